@@ -1,0 +1,101 @@
+"""Data: MNIST through torchvision, the centre-box hole, and the two pixel-range conversions.
+
+The model works in [-1, 1]; metrics and saved images are in [0, 1]. ``to_model`` and ``to_unit``
+are the only places that convert between the two.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+SAMPLE_FILE = Path(__file__).parent / "assets" / "mnist_test_sample.npz"
+
+
+def to_model(x01: torch.Tensor) -> torch.Tensor:
+    """[0, 1] image -> [-1, 1] model space."""
+    return x01 * 2.0 - 1.0
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] model space -> [0, 1] image, clamped."""
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def center_hole(size: int = 28, box: int = 12) -> torch.Tensor:
+    """A (1, 1, size, size) hole with a centred ``box`` x ``box`` square of ones (1 = fill)."""
+    if isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= size:
+        raise ValueError(f"center_box must be an int in [1, {size}], got {box!r}")
+    hole = torch.zeros(1, 1, size, size)
+    start = (size - box) // 2
+    hole[..., start:start + box, start:start + box] = 1.0
+    return hole
+
+
+def load_mnist(data_root: str | os.PathLike = "data", train: bool = True, download: bool = True):
+    """All MNIST images of one split as a uint8 tensor (N, 1, 28, 28) and the labels (N,).
+
+    Uses ``torchvision.datasets.MNIST(root=data_root)``: files already in
+    ``<data_root>/MNIST/raw`` are used as they are; otherwise torchvision downloads them. With
+    neither the files nor a network, a FileNotFoundError names the folder to fill."""
+    from torchvision.datasets import MNIST
+
+    root = Path(data_root)
+    try:
+        ds = MNIST(root=str(root), train=train, download=download)
+    except Exception as err:  # torchvision raises RuntimeError / URLError / OSError here
+        raise FileNotFoundError(
+            f"MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded ({type(err).__name__}: {err}). "
+            f"Put the four raw MNIST files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) in that folder, or pass data_root= "
+            f"a folder that holds MNIST/raw/.") from err
+    return ds.data.unsqueeze(1).contiguous(), ds.targets.clone()
+
+
+def load_test_images(data_root: str | os.PathLike = "data", n: int | None = None, allow_sample: bool = True):
+    """The first ``n`` MNIST test images as float [0, 1] (n, 1, 28, 28) and their labels.
+
+    Falls back to the small sample shipped with the package (the first 1000 test images) when the
+    full split is not available and ``n`` fits in it, so the demo runs offline on a fresh clone."""
+    try:
+        images, labels = load_mnist(data_root, train=False, download=not allow_sample)
+    except FileNotFoundError:
+        if not allow_sample:
+            raise
+        images, labels = load_mnist_sample()
+        if n is not None and n > len(images):
+            raise
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(images):
+            raise ValueError(f"n_eval must be an int in [1, {len(images)}] (the size of the test split), got {n!r}")
+        images, labels = images[:n], labels[:n]
+    return images.float() / 255.0, labels
+
+
+def load_mnist_sample():
+    """The first 1000 MNIST test images (uint8) and labels, shipped with the package."""
+    import numpy as np
+
+    with np.load(SAMPLE_FILE, allow_pickle=False) as blob:
+        return torch.from_numpy(blob["images"]).unsqueeze(1).contiguous(), torch.from_numpy(blob["labels"]).long()
+
+
+class TensorBatches:
+    """Shuffled mini-batches from a uint8 image tensor held in memory, as float [-1, 1].
+
+    MNIST is 47 MB as uint8, so indexing one tensor is far cheaper than a per-item Dataset; the
+    data stays on ``device`` (the GPU, if there is one) and batches never cross the bus."""
+
+    def __init__(self, images_uint8: torch.Tensor, batch_size: int, generator: torch.Generator, device):
+        self.images = images_uint8.to(device)
+        self.batch_size, self.generator = batch_size, generator
+
+    def __len__(self) -> int:
+        return len(self.images) // self.batch_size  # drop the last partial batch
+
+    def __iter__(self):
+        order = torch.randperm(len(self.images), generator=self.generator).to(self.images.device)
+        for k in range(len(self)):
+            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+            yield to_model(self.images[idx].float() / 255.0)

@@ -1,0 +1,187 @@
+"""DDIM sampling with mask consistency: the inpainting sampler.
+
+One flat sampler function with a uniform signature and a ``callback`` called at every proposal
+with a dict (``x``, ``i``, ``t``, ``x0_pred``, ...); animations and the widget hang off that
+callback. ``inpaint`` is the public, validated entry point on [0, 1] images.
+
+The reverse step (DDIM, Song et al. 2021, eq. 12), from t to the previous visited timestep s:
+    x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
+    sigma  = eta * sqrt((1 - abar_s) / (1 - abar_t)) * sqrt(1 - abar_t / abar_s)       (eq. 16)
+    x_s    = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z
+Mask consistency (the design document's step), with hole M (1 = fill):
+    x_s    = (1 - M) * q_sample(y, s) + M * x_s
+so the known pixels always carry the observation at exactly the current noise level.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .schedule import NoiseSchedule, ddim_timesteps
+
+KNOWN_MODES = ("noised", "clean")
+
+
+class Denoiser:
+    """Wrap a network as x_t, t, x0_prev -> (x0_hat, eps_hat), counting network evaluations.
+
+    ``y`` (model space, hole zeroed) and ``hole`` are passed to networks that condition on them.
+    ``nfe`` counts evaluations per image (one batched call adds 1)."""
+
+    def __init__(self, model, schedule: NoiseSchedule, y=None, hole=None, clip: bool = True):
+        self.model, self.schedule, self.clip = model, schedule, clip
+        self.pred = model.config.pred
+        self.cond_kwargs = {"y": y, "hole": hole} if model.config.cond == "mask" else {}
+        self.nfe = 0
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, x0_prev: torch.Tensor | None = None):
+        self.nfe += 1
+        out = self.model(x_t, t, x0_prev=x0_prev, **self.cond_kwargs)
+        return self.schedule.to_x0_eps(self.pred, x_t, t, out.float(), clip=self.clip)
+
+
+def ddim_step(schedule: NoiseSchedule, x_t, x0, eps, t, s, eta: float, noise) -> torch.Tensor:
+    """One DDIM update from timestep t to s < t (s = -1 is the clean image), eq. 12 and 16."""
+    a_t, a_s = schedule.abar(t), schedule.abar(s)
+    sigma = eta * ((1 - a_s) / (1 - a_t)).sqrt() * (1 - a_t / a_s).sqrt()
+    x_s = a_s.sqrt() * x0 + (1 - a_s - sigma**2).clamp(min=0).sqrt() * eps
+    return x_s + sigma * noise if eta > 0 else x_s
+
+
+def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
+                 eta: float = 0.0, dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True,
+                 known: str = "noised", generator: torch.Generator | None = None,
+                 callback: Callable[[dict], None] | None = None) -> torch.Tensor:
+    """Fill ``hole`` in ``y`` by DDIM with mask consistency. Tensors in model space ([-1, 1]).
+
+    denoise      callable (x_t, t, x0_prev) -> (x0_hat, eps_hat), e.g. a ``Denoiser``
+    y            (B, C, H, W) observation; its values inside the hole are ignored
+    hole         (B or 1, 1, H, W), 1 = pixel to fill, 0 = known
+    steps        number of DDIM steps S <= T (timesteps evenly spaced from T-1 to 0)
+    eta          0 = deterministic DDIM, 1 = DDPM-like ancestral noise
+    dc_repeats   visits per timestep: after each proposal but the last, re-noise x_s back to x_t
+                 (q(x_t | x_s)) and propose again (RePaint's resampling, Lugmayr et al. 2022)
+    dc_fixed_z   noise the observation with one fixed draw z for all timesteps (else a fresh draw)
+    init_from_y  start from q_sample(y, T_start) rather than from pure noise
+    known        "noised": known pixels = observation forward-noised to the current t (MNIST design)
+                 "clean": known pixels = the clean observation, also pasted into x0_hat
+                 (the architecture guide's algorithm)
+    callback     called after every proposal with a dict: x, i, t, t_prev, repeat, x0_pred, nfe
+    Returns the final x_0 with the known pixels pasted back from ``y``.
+    """
+    if known not in KNOWN_MODES:
+        raise ValueError(f"known must be one of {KNOWN_MODES}, got {known!r}")
+    if isinstance(dc_repeats, bool) or not isinstance(dc_repeats, int) or dc_repeats < 1:
+        raise ValueError(f"dc_repeats must be an int >= 1, got {dc_repeats!r}")
+    if not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+    timesteps = ddim_timesteps(schedule.T, steps)
+    B, dev = y.shape[0], y.device
+    hole = hole.to(y.dtype)
+    keep = 1.0 - hole
+
+    def randn():
+        return torch.randn(y.shape, generator=generator, device=dev, dtype=y.dtype)
+
+    def tensor_t(t: int) -> torch.Tensor:
+        return torch.full((B,), t, device=dev, dtype=torch.long)
+
+    z_obs = randn() if dc_fixed_z else None
+
+    def observed_at(t: torch.Tensor) -> torch.Tensor:
+        """The known pixels at the noise level of timestep t."""
+        if known == "clean":
+            return y
+        return schedule.q_sample(y, t, z_obs if dc_fixed_z else randn())
+
+    t0 = tensor_t(timesteps[0])
+    x = schedule.q_sample(keep * y, t0, randn()) if init_from_y else randn()
+    x = keep * observed_at(t0) + hole * x
+    x0_prev, nfe = None, 0
+    for i, t_int in enumerate(timesteps):
+        t = tensor_t(t_int)
+        s = tensor_t(timesteps[i + 1] if i + 1 < len(timesteps) else -1)
+        for r in range(dc_repeats):
+            x0, eps = denoise(x, t, x0_prev)
+            nfe += 1
+            x0_prev = x0
+            if known == "clean":
+                x0 = keep * y + hole * x0  # the guide: keep known regions in the x0 estimate too
+            x_s = ddim_step(schedule, x, x0, eps, t, s, eta, randn() if eta > 0 else None)
+            x_s = keep * observed_at(s) + hole * x_s  # mask consistency
+            if callback is not None:
+                callback({"x": x_s, "i": i, "t": t_int, "t_prev": int(timesteps[i + 1]) if i + 1 < len(timesteps)
+                          else -1, "repeat": r, "x0_pred": x0, "nfe": nfe})
+            x = schedule.renoise(x_s, s, t, randn()) if r + 1 < dc_repeats else x_s
+    return keep * y + hole * x
+
+
+def nfe_per_image(steps: int, dc_repeats: int = 1) -> int:
+    """Network evaluations per image for one ``ddim_inpaint`` run."""
+    return steps * dc_repeats
+
+
+# ----------------------------------------------------------------------------------------------
+# the public entry point on [0, 1] images
+
+
+def check_images_and_hole(images, hole, channels: int | None = None, size: int | None = None):
+    """Validate the tensor API's inputs; return the hole as a float tensor on the images' device."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (B, C, H, W) (rank 4), got shape {tuple(images.shape)}")
+    if images.shape[0] < 1:
+        raise ValueError("images must hold at least one image (B >= 1), got B = 0")
+    if channels is not None and images.shape[1] != channels:
+        raise ValueError(f"images must have {channels} channel(s) for this model, got shape {tuple(images.shape)}")
+    if size is not None and tuple(images.shape[-2:]) != (size, size):
+        raise ValueError(f"images must be {size}x{size} for this model, got {tuple(images.shape[-2:])}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor in [0, 1], got dtype {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images must be finite (found NaN or inf)")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"images must be in [0, 1], got values in [{images.min().item():.3g}, {images.max().item():.3g}]")
+    if not isinstance(hole, torch.Tensor):
+        raise ValueError(f"hole must be a torch.Tensor of shape (B or 1, 1, H, W), got {type(hole).__name__}")
+    if hole.ndim != 4 or hole.shape[1] != 1 or hole.shape[0] not in (1, images.shape[0]):
+        raise ValueError(f"hole must have shape ({images.shape[0]} or 1, 1, H, W), got {tuple(hole.shape)}")
+    if hole.shape[-2:] != images.shape[-2:]:
+        raise ValueError(f"hole size {tuple(hole.shape[-2:])} differs from the images' size {tuple(images.shape[-2:])}")
+    hole = hole.to(device=images.device, dtype=images.dtype)
+    if not ((hole == 0) | (hole == 1)).all():
+        raise ValueError("hole must be binary: 1 = pixel to fill, 0 = known (found other values)")
+    return hole
+
+
+@torch.no_grad()
+def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float = 0.0,
+            dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True, seed: int | None = None,
+            callback: Callable[[dict], None] | None = None, known: str = "noised") -> torch.Tensor:
+    """Inpaint ``images`` (B, C, H, W) in [0, 1] where ``hole`` (B or 1, 1, H, W) is 1.
+
+    Returns (B, C, H, W) in [0, 1], on the images' device; outside the hole it equals ``images``
+    exactly. The same ``seed`` gives the same output. See ``ddim_inpaint`` for the arguments."""
+    cfg = model.config
+    hole = check_images_and_hole(images, hole, cfg.channels, cfg.image_size)
+    if not hole.any():
+        return images.clone()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed) if seed is not None else int(torch.randint(2**62, (1,)).item()))
+    schedule = NoiseSchedule(cfg.T, cfg.schedule).to(device)
+    from .data import to_model, to_unit
+
+    x, h = images.to(device), hole.to(device)
+    y = to_model(x) * (1.0 - h)  # observation in model space, hole zeroed
+    was_training = model.training
+    model.eval()
+    try:
+        denoise = Denoiser(model, schedule, y=y, hole=h)
+        out = ddim_inpaint(denoise, y, h, schedule, steps, eta=eta, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
+                           init_from_y=init_from_y, known=known, generator=generator, callback=callback)
+    finally:
+        model.train(was_training)
+    return torch.where(hole.bool(), to_unit(out).to(images.device, images.dtype), images)

@@ -1,0 +1,385 @@
+"""Training: ``train(...)``, the MNIST centre-hole diffusion model of the design document.
+
+One optimizer step (Algorithm 1 of DDPM, with the design's knobs):
+    x_0 ~ data,  t ~ U{0..T-1},  eps ~ N(0, I)
+    x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps                       (DDPM eq. 4)
+    target = eps | x_0 | v                                               (pred)
+    w_t   = (1 / (p2_k + SNR_t)) ** p2_gamma                             (P2 weighting, Choi et al. 2022)
+    w_pix = hole_weight inside the hole, 1 outside
+    loss  = mean(w_t * w_pix * (net(x_t, t) - target)^2)
+then gradient accumulation, clipping, a linearly warmed-up LR, Adam, and an EMA of the weights.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from .data import TensorBatches, center_hole, load_mnist, load_test_images, to_model, to_unit
+from .model import CONDITIONS, DenoiserUNet, ModelConfig
+from .sampling import inpaint
+from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
+from .utils import check_writable_dir, resolve_device, save_panel
+
+TRAIN_HOLES = ("center", "mixed")
+# config keys that may change when a run is resumed (they extend or reschedule the run, nothing else)
+RESUMABLE_CHANGES = {"epochs", "max_steps", "sample_every", "sample_steps", "dc_repeats", "dc_fixed_z", "eta"}
+
+
+@dataclass
+class TrainConfig:
+    """The design document's training command, with its values as the defaults."""
+
+    epochs: int = 25
+    batch_size: int = 128
+    lr: float = 2e-4
+    steps: int = 400  # number of diffusion timesteps T
+    sample_every: int = 400  # write panel_<step>.png (and last.pt) every this many optimizer steps
+    sample_steps: int = 50  # DDIM steps used for the panels
+    center_box: int = 12  # side of the centre hole, pixels
+    dc_repeats: int = 2  # panels: visits per timestep (RePaint resampling)
+    dc_fixed_z: bool = True  # panels: one fixed noise draw for the noised observation
+    pred: str = "v"  # network output: "eps", "x0" or "v"
+    p2_k: float = 1.0
+    p2_gamma: float = 1.0  # 0 turns P2 weighting off
+    hole_weight: float = 5.0  # loss weight inside the hole (1 outside)
+    seed: int = 42
+    clip_grad: float = 1.0  # max gradient norm; 0 turns clipping off
+    ema_decay: float = 0.999
+    warmup_steps: int = 1000  # linear LR warmup over this many optimizer steps
+    self_cond: bool = True
+    eta: float = 0.0  # panels: DDIM eta
+    coord_conv: bool = True
+    grad_accum: int = 1  # micro-batches per optimizer step (effective batch = batch_size * grad_accum)
+    cond: str = "none"  # "none": the design (x_t only); "mask": the network also sees y and the hole
+    max_steps: int | None = None  # cap on optimizer steps, for quick runs
+    train_subset: int | None = None  # use the first N training images
+    schedule: str = "linear"  # "linear" (beta 1e-4 .. 0.02) or "cosine"
+    base_channels: int = 32  # network width at 28x28 (64 at 14x14 and 7x7)
+    train_holes: str = "center"  # "center": the design's fixed box; "mixed": half random boxes
+
+    def __post_init__(self):
+        positive_ints = ("epochs", "batch_size", "steps", "sample_every", "sample_steps", "center_box",
+                         "dc_repeats", "grad_accum", "base_channels")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("max_steps", "train_subset"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+        if self.steps < 2:
+            raise ValueError(f"steps (the number of diffusion timesteps T) must be >= 2, got {self.steps}")
+        if self.sample_steps > self.steps:
+            raise ValueError(f"sample_steps must be <= steps (T = {self.steps}), got {self.sample_steps}")
+        if self.center_box > 28:
+            raise ValueError(f"center_box must be in [1, 28], got {self.center_box}")
+        for name in ("lr", "hole_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("p2_k", "p2_gamma", "clip_grad", "warmup_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
+        for name in ("dc_fixed_z", "self_cond", "coord_conv"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.p2_k == 0 and self.p2_gamma > 0:
+            raise ValueError("p2_k must be > 0 when p2_gamma > 0 (the P2 weight 1/(p2_k + SNR)^gamma)")
+        _check_name(self.pred, "pred", PREDICTIONS)
+        _check_name(self.cond, "cond", CONDITIONS)
+        _check_name(self.schedule, "schedule", SCHEDULES)
+        _check_name(self.train_holes, "train_holes", TRAIN_HOLES)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(base_channels=self.base_channels, pred=self.pred, self_cond=self.self_cond,
+                           coord_conv=self.coord_conv, cond=self.cond, T=self.steps, schedule=self.schedule)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` made: the paths it wrote and the loss history."""
+
+    out_dir: Path
+    checkpoint: Path
+    panel_final: Path
+    panels: list = field(default_factory=list)
+    history_path: Path | None = None
+    history: list = field(default_factory=list)  # one dict per optimizer step: step, loss, lr
+    step: int = 0
+    seconds: float = 0.0
+
+    @property
+    def losses(self) -> list:
+        return [row["loss"] for row in self.history]
+
+
+# ----------------------------------------------------------------------------------------------
+# pieces of the loop
+
+
+def random_box_holes(batch: int, size: int, generator, device, min_side: int = 4, max_side: int = 18):
+    """Random axis-aligned boxes, one per image (for train_holes="mixed")."""
+    sides = torch.randint(min_side, max_side + 1, (batch, 2), generator=generator, device=device)
+    starts = (torch.rand(batch, 2, generator=generator, device=device) * (size - sides + 1)).floor().long()
+    ar = torch.arange(size, device=device)
+    rows = (ar[None] >= starts[:, :1]) & (ar[None] < starts[:, :1] + sides[:, :1])
+    cols = (ar[None] >= starts[:, 1:]) & (ar[None] < starts[:, 1:] + sides[:, 1:])
+    return (rows[:, :, None] & cols[:, None, :]).float().unsqueeze(1)
+
+
+def training_holes(cfg: TrainConfig, batch: int, generator, device) -> torch.Tensor:
+    hole = center_hole(28, cfg.center_box).to(device).expand(batch, 1, 28, 28)
+    if cfg.train_holes == "center":
+        return hole
+    use_random = torch.rand(batch, 1, 1, 1, generator=generator, device=device) < 0.5
+    return torch.where(use_random, random_box_holes(batch, 28, generator, device), hole)
+
+
+def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, generator) -> torch.Tensor:
+    """The weighted denoising loss of one micro-batch (see the module docstring)."""
+    B, device = x0.shape[0], x0.device
+    t = torch.randint(0, schedule.T, (B,), generator=generator, device=device)
+    eps = torch.randn(x0.shape, generator=generator, device=device)
+    x_t = schedule.q_sample(x0, t, eps)
+    y = x0 * (1.0 - hole)  # observation (hole zeroed), seen only by cond="mask" networks
+    x0_prev = None
+    if cfg.self_cond:
+        # self-conditioning (Chen et al. 2022): half of the batch gets the network's own x0 estimate,
+        # made without gradient from a first pass; the other half gets zeros, as at the first step
+        x0_prev = torch.zeros_like(x0)
+        use = torch.rand(B, generator=generator, device=device) < 0.5
+        if use.any():
+            with torch.no_grad():
+                out = model(x_t[use], t[use], None, y[use], hole[use])
+                x0_prev[use] = schedule.to_x0_eps(cfg.pred, x_t[use], t[use], out.float())[0]
+    out = model(x_t, t, x0_prev, y, hole).float()
+    target = schedule.target(cfg.pred, x0, eps, t)
+    w_t = (1.0 / (cfg.p2_k + schedule.snr(t))) ** cfg.p2_gamma if cfg.p2_gamma > 0 else 1.0
+    w_pix = 1.0 + (cfg.hole_weight - 1.0) * hole
+    return (w_t * w_pix * (out - target) ** 2).mean()
+
+
+@torch.no_grad()
+def update_ema(ema_params: list, params: list, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * param, for every parameter at once."""
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+
+
+def ema_decay_at(step: int, ema_decay: float) -> float:
+    """EMA warmup: average over roughly the steps seen so far until ``ema_decay`` takes over."""
+    return min(ema_decay, (1.0 + step) / (10.0 + step))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup from lr/warmup_steps to lr over ``warmup_steps`` optimizer steps, then flat."""
+    if cfg.warmup_steps <= 0:
+        return cfg.lr
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
+def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path:
+    """Rows: masked input, inpainted with the EMA weights, ground truth."""
+    result = inpaint(ema_model, images01, hole, steps=cfg.sample_steps, eta=cfg.eta, dc_repeats=cfg.dc_repeats,
+                     dc_fixed_z=cfg.dc_fixed_z, init_from_y=True, seed=cfg.seed)
+    masked = images01 * (1 - hole) + 0.5 * hole  # hole shown in mid grey
+    return save_panel([masked, result, images01], path, row_titles=["masked", "inpainted", "ground truth"],
+                      title=f"step {step}: EMA weights, {cfg.sample_steps} DDIM steps, dc_repeats={cfg.dc_repeats}")
+
+
+def check_resume_config(saved: dict, new: TrainConfig, path) -> None:
+    diffs = {k: (saved.get(k), v) for k, v in asdict(new).items()
+             if k not in RESUMABLE_CHANGES and saved.get(k) != v}
+    if diffs:
+        text = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diffs.items()))
+        raise ValueError(f"cannot resume from {str(path)!r}: its config differs ({text}). Use the same arguments, "
+                         f"another out_dir, or overwrite=True to start afresh.")
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int = 400, sample_every: int = 400,
+          sample_steps: int = 50, center_box: int = 12, dc_repeats: int = 2, dc_fixed_z: bool = True,
+          pred: str = "v", p2_k: float = 1.0, p2_gamma: float = 1.0, hole_weight: float = 5.0, seed: int = 42,
+          clip_grad: float = 1.0, ema_decay: float = 0.999, warmup_steps: int = 1000, self_cond: bool = True,
+          eta: float = 0.0, coord_conv: bool = True, grad_accum: int = 1, out_dir: str = "outputs/inpaint",
+          data_root: str = "data", device=None, cond: str = "none", max_steps: int | None = None,
+          train_subset: int | None = None, resume: bool = False, overwrite: bool = False,
+          schedule: str = "linear", base_channels: int = 32, train_holes: str = "center",
+          progress: bool = True) -> TrainResult:
+    """Train the MNIST centre-hole diffusion model; write last.pt, panels and the loss history.
+
+    The keyword arguments are the design document's training command (see ``TrainConfig`` for each
+    one's meaning) plus: ``out_dir`` (where files go), ``data_root`` (MNIST root for torchvision),
+    ``device`` (None: CUDA if available, else CPU), ``cond``, ``max_steps``, ``train_subset``,
+    ``resume`` (continue from out_dir/last.pt; its config must match), ``overwrite`` (replace an
+    existing last.pt instead of refusing), ``schedule``, ``base_channels``, ``train_holes``.
+    """
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, steps=steps, sample_every=sample_every,
+                      sample_steps=sample_steps, center_box=center_box, dc_repeats=dc_repeats,
+                      dc_fixed_z=dc_fixed_z, pred=pred, p2_k=p2_k, p2_gamma=p2_gamma, hole_weight=hole_weight,
+                      seed=seed, clip_grad=clip_grad, ema_decay=ema_decay, warmup_steps=warmup_steps,
+                      self_cond=self_cond, eta=eta, coord_conv=coord_conv, grad_accum=grad_accum, cond=cond,
+                      max_steps=max_steps, train_subset=train_subset, schedule=schedule,
+                      base_channels=base_channels, train_holes=train_holes)
+    device = resolve_device(device)
+    out = check_writable_dir(out_dir, "out_dir")
+    ckpt_path, history_path = out / "last.pt", out / "history.csv"
+    if ckpt_path.exists() and not (resume or overwrite):
+        raise FileExistsError(f"{str(ckpt_path)!r} already exists: pass resume=True to continue it, "
+                              f"overwrite=True to replace it, or choose another out_dir")
+
+    # data: the training split in memory; the first 8 test digits for the panels
+    images, _ = load_mnist(data_root, train=True)
+    if cfg.train_subset is not None:
+        images = images[:cfg.train_subset]
+    if len(images) < cfg.batch_size:
+        raise ValueError(f"batch_size ({cfg.batch_size}) is larger than the training set ({len(images)} images)")
+    panel_images, _ = load_test_images(data_root, n=8)
+    panel_images = panel_images.to(device)
+    panel_hole = center_hole(28, cfg.center_box).to(device)
+
+    torch.manual_seed(cfg.seed)  # weight init and dropout
+    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch order (CPU)
+    noise_gen = torch.Generator(device=device)  # t, eps, self-cond coin flips, holes
+    noise_gen.manual_seed(cfg.seed + 1)
+    model = DenoiserUNet(cfg.model_config()).to(device)
+    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
+    batches = TensorBatches(images, cfg.batch_size, data_gen, device)
+    steps_per_epoch = len(batches) // cfg.grad_accum
+    if steps_per_epoch < 1:
+        raise ValueError(f"grad_accum ({cfg.grad_accum}) exceeds the batches per epoch ({len(batches)})")
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    step, history, panels = 0, [], []
+    epoch_rng = data_gen.get_state()
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, kind="mnist", map_location=device)
+        check_resume_config(ckpt["train_config"], cfg, ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        ema_model.load_state_dict(ckpt["ema"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        noise_gen.set_state(ckpt["rng"]["noise"].cpu())
+        epoch_rng = ckpt["rng"]["data_epoch_start"].cpu()
+        history = read_history(history_path)[:step]
+        panels = sorted(out.glob("panel_[0-9]*.png"))
+
+    def save(step_now: int, epoch_start_state) -> None:
+        """last.pt with all that resuming needs. ``epoch_start_state``: the batch-order generator's
+        state before the permutation of the epoch that ``step_now`` is in (so resuming replays it)."""
+        atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist",
+                     "model_config": cfg.model_config().to_dict(), "train_config": asdict(cfg),
+                     "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
+                     "optimizer": optimizer.state_dict(),
+                     "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
+                             "data_epoch_start": epoch_start_state}}, ckpt_path)
+        write_history(history_path, history)
+
+    params, ema_params = list(model.parameters()), list(ema_model.parameters())
+    bar = _progress(total_steps, step, progress)
+    t_start, pending = time.perf_counter(), []  # pending: (step, lr, loss tensor) not yet synced to host
+    model.train()
+
+    def flush() -> None:
+        """Move buffered losses to the host (one sync), check them, log them."""
+        if not pending:
+            return
+        values = torch.stack([p[2] for p in pending]).tolist()
+        for (s, lr_s, _), value in zip(pending, values):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training stopped: the loss became {value} at optimizer step {s}; "
+                                         f"{str(ckpt_path)!r} keeps the last good state (step {last_saved})")
+            history.append({"step": s, "loss": value, "lr": lr_s})
+        pending.clear()
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+
+    last_saved = step
+    while step < total_steps:
+        epoch, skip = divmod(step, steps_per_epoch)
+        data_gen.set_state(epoch_rng)
+        epoch_start_state = data_gen.get_state()
+        batch_iter = iter(batches)
+        for _ in range(skip * cfg.grad_accum):  # resuming mid-epoch: replay the consumed batches' order
+            next(batch_iter)
+        for _ in range(steps_per_epoch - skip):
+            if step >= total_steps:
+                break
+            lr_now = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_now
+            total = torch.zeros((), device=device)
+            for _ in range(cfg.grad_accum):
+                x0 = next(batch_iter)
+                hole = training_holes(cfg, x0.shape[0], noise_gen, device)
+                loss = diffusion_loss(model, schedule, cfg, x0, hole, noise_gen) / cfg.grad_accum
+                loss.backward()
+                total += loss.detach()
+            if cfg.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
+            step += 1
+            pending.append((step, lr_now, total))
+            bar.update(1)
+            if len(pending) >= 25 or step % cfg.sample_every == 0 or step == total_steps:
+                flush()
+            if step % cfg.sample_every == 0 and step < total_steps:
+                panels.append(write_panel(ema_model, cfg, panel_images, panel_hole, out / f"panel_{step}.png", step))
+                save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
+                last_saved = step
+        epoch_rng = data_gen.get_state()  # the state after this epoch's permutation: next epoch's start
+    flush()
+    bar.close()
+    panel_final = write_panel(ema_model, cfg, panel_images, panel_hole, out / "panel_final.png", step)
+    save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
+    return TrainResult(out_dir=out, checkpoint=ckpt_path, panel_final=panel_final, panels=panels,
+                       history_path=history_path, history=history, step=step,
+                       seconds=time.perf_counter() - t_start)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", disable=not enabled, dynamic_ncols=True)
+
+
+def write_history(path: Path, history: list) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["step", "loss", "lr"])
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def read_history(path: Path) -> list:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{"step": int(r["step"]), "loss": float(r["loss"]), "lr": float(r["lr"])} for r in csv.DictReader(fh)]
+
+
+def history_to_json(history: list) -> str:
+    return json.dumps(history)
