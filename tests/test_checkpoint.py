@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from inpaintlib import DenoiserUNet, ModelConfig, load_model
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+
+
+def write_valid(path):
+    cfg = ModelConfig(base_channels=16)
+    net = DenoiserUNet(cfg)
+    atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist", "model_config": cfg.to_dict(),
+                 "ema": net.state_dict(), "step": 0}, path)
+    return net
+
+
+def test_round_trip(tmp_path):
+    net = write_valid(tmp_path / "ok.pt")
+    loaded = load_model(tmp_path / "ok.pt", device="cpu")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_text("hello, I am a text file"), "could not be read"),
+    (lambda p: torch.save({"weights": torch.zeros(3)}, p), "not an inpaintlib checkpoint"),
+    (lambda p: torch.save([1, 2, 3], p), "not an inpaintlib checkpoint"),
+])
+def test_broken_files_name_the_file(tmp_path, make, match):
+    path = tmp_path / "broken.pt"
+    make(path)
+    with pytest.raises((ValueError, FileNotFoundError), match=match) as info:
+        load_model(path)
+    assert "broken.pt" in str(info.value)
+
+
+def test_truncated_file(tmp_path):
+    write_valid(tmp_path / "ok.pt")
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.pt.*could not be read"):
+        load_model(tmp_path / "cut.pt")
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"format": FORMAT, "payload": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="evil.pt"):
+        load_model(tmp_path / "evil.pt")
+
+
+def test_wrong_kind_and_mismatched_weights(tmp_path):
+    write_valid(tmp_path / "ok.pt")
+    with pytest.raises(ValueError, match="holds a 'mnist' model, expected a 'freeform' model"):
+        load_checkpoint(tmp_path / "ok.pt", kind="freeform")
+    ckpt = load_checkpoint(tmp_path / "ok.pt")
+    ckpt["model_config"]["base_channels"] = 32
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="mismatch.pt.*do not fit"):
+        load_model(tmp_path / "mismatch.pt")

@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+from inpaintlib import DenoiserUNet, ModelConfig, NoiseSchedule, center_hole, ddim_inpaint, inpaint, nfe_per_image
+
+
+def random_net(**kw):
+    torch.manual_seed(0)
+    net = DenoiserUNet(ModelConfig(base_channels=16, T=50, **kw))
+    for p in net.parameters():  # a random (untrained) but non-trivial network
+        torch.nn.init.normal_(p, std=0.02)
+    return net.eval()
+
+
+def digits(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 28, 28, generator=g) > 0.7).float() * torch.rand(n, 1, 28, 28, generator=g)
+
+
+HOLES = {
+    "centre": center_hole(28, 12),
+    "left_half": torch.cat([torch.ones(1, 1, 28, 14), torch.zeros(1, 1, 28, 14)], dim=3),
+    "scattered": (torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5)) > 0.5).float(),
+    "single_pixel": torch.zeros(1, 1, 28, 28).index_put_((torch.tensor([0]),) * 2 + (torch.tensor([3]), torch.tensor([20])), torch.tensor(1.0)),
+}
+
+
+@pytest.mark.parametrize("hole_name", list(HOLES))
+@pytest.mark.parametrize("kw", [dict(), dict(self_cond=True, coord_conv=True, pred="v"), dict(cond="mask", pred="x0")])
+def test_known_pixels_bit_exact_and_range(hole_name, kw):
+    net, x, hole = random_net(**kw), digits(), HOLES[hole_name]
+    out = inpaint(net, x, hole, steps=5, dc_repeats=2, eta=0.5, seed=1)
+    keep = hole.expand_as(x) == 0
+    assert torch.equal(out[keep], x[keep])
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert not torch.equal(out[~keep], x[~keep])  # the hole was actually filled
+
+
+def test_per_image_holes_and_batch_of_one_hole():
+    net, x = random_net(), digits(2)
+    holes = torch.stack([HOLES["centre"][0], HOLES["left_half"][0]])
+    out = inpaint(net, x, holes, steps=3, seed=0)
+    assert torch.equal(out[0][holes[0] == 0], x[0][holes[0] == 0])
+    assert torch.equal(out[1][holes[1] == 0], x[1][holes[1] == 0])
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_same_seed_same_output(eta):
+    net, x, hole = random_net(self_cond=True), digits(), HOLES["centre"]
+    a = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=7)
+    b = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=7)
+    c = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=8)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_oracle_denoiser_recovers_the_image_exactly():
+    """With a denoiser that knows x0, deterministic DDIM must land on x0: checks eq. 12's algebra."""
+    s = NoiseSchedule(100)
+    x0 = digits(2) * 2 - 1
+    hole = HOLES["centre"]
+
+    def oracle(x_t, t, x0_prev):
+        return x0, s.eps_from_x0(x_t, t, x0)
+
+    for steps, repeats in ((1, 1), (10, 1), (7, 3)):
+        out = ddim_inpaint(oracle, x0 * (1 - hole), hole, s, steps, eta=0.0, dc_repeats=repeats,
+                           generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(out, x0, atol=1e-4), (steps, repeats)
+
+
+def test_mask_consistency_uses_the_noised_observation_with_one_fixed_z():
+    s = NoiseSchedule(50)
+    y = digits(1) * 2 - 1
+    hole = HOLES["centre"]
+    frames = []
+    ddim_inpaint(lambda x, t, p: (torch.zeros_like(x), torch.zeros_like(x)), y, hole, s, 10,
+                 generator=torch.Generator().manual_seed(0), callback=frames.append)
+    keep = (hole == 0).expand_as(y)
+    zs = []
+    for f in frames[:-1]:  # x_s at the known pixels = sqrt(abar_s) y + sqrt(1 - abar_s) z
+        a = s.abar(torch.tensor([f["t_prev"]]))
+        zs.append(((f["x"] - a.sqrt() * y) / (1 - a).sqrt())[keep])
+    for z in zs[1:]:
+        assert torch.allclose(z, zs[0], atol=1e-4)
+    assert torch.equal(frames[-1]["x"][keep], y[keep])  # at t = -1 the known pixels are y itself
+
+
+def test_callback_and_nfe():
+    net, x, hole = random_net(), digits(2), HOLES["centre"]
+    frames = []
+    inpaint(net, x, hole, steps=4, dc_repeats=3, seed=0, callback=frames.append)
+    assert len(frames) == 12 == nfe_per_image(4, 3)
+    assert {"x", "i", "t", "x0_pred", "nfe"} <= set(frames[0])
+    assert [f["i"] for f in frames] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert [f["repeat"] for f in frames[:3]] == [0, 1, 2]
+    assert frames[-1]["nfe"] == 12 and frames[-1]["t_prev"] == -1
+    assert frames[0]["x"].shape == x.shape
+
+
+def test_empty_hole_returns_input_unchanged():
+    net, x = random_net(), digits(2)
+    out = inpaint(net, x, torch.zeros(1, 1, 28, 28), steps=3)
+    assert torch.equal(out, x) and out is not x
+
+
+@pytest.mark.parametrize("images,hole,kwargs,match", [
+    (torch.rand(1, 28, 28), center_hole(), {}, "rank 4"),
+    (torch.rand(1, 3, 28, 28), center_hole(), {}, "channel"),
+    (torch.rand(1, 1, 32, 32), torch.zeros(1, 1, 32, 32), {}, "28x28"),
+    (torch.rand(1, 1, 28, 28) * 2, center_hole(), {}, r"\[0, 1\]"),
+    (torch.full((1, 1, 28, 28), float("nan")), center_hole(), {}, "finite"),
+    (torch.rand(1, 1, 28, 28), center_hole() * 0.5, {}, "binary"),
+    (torch.rand(2, 1, 28, 28), torch.zeros(3, 1, 28, 28), {}, "hole must have shape"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"steps": 0}, "steps"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"steps": 51}, "steps"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"dc_repeats": 0}, "dc_repeats"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"eta": 2.0}, "eta"),
+])
+def test_bad_inputs_are_refused(images, hole, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        inpaint(random_net(), images, hole, **kwargs)
