@@ -14,7 +14,6 @@ import argparse
 import inspect
 import json
 import sys
-import typing
 
 
 def _bool(text: str) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from . import distributed as dist
 from .data import TensorBatches, center_hole, load_mnist, load_test_images, to_model, to_unit
 from .model import CONDITIONS, DenoiserUNet, ModelConfig
 from .sampling import inpaint
@@ -121,6 +122,8 @@ class TrainResult:
     history: list = field(default_factory=list)  # one dict per optimizer step: step, loss, lr
     step: int = 0
     seconds: float = 0.0
+    model: object = None  # the trained network (raw weights), on the training device
+    ema_model: object = None  # its EMA copy, in eval mode: the one to sample with
 
     @property
     def losses(self) -> list:
@@ -149,8 +152,9 @@ def training_holes(cfg: TrainConfig, batch: int, generator, device) -> torch.Ten
     return torch.where(use_random, random_box_holes(batch, 28, generator, device), hole)
 
 
-def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, generator) -> torch.Tensor:
-    """The weighted denoising loss of one micro-batch (see the module docstring)."""
+def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, generator, raw=None) -> torch.Tensor:
+    """The weighted denoising loss of one micro-batch (see the module docstring). ``raw`` is the
+    unwrapped network for the gradient-free self-conditioning pass (when ``model`` is DDP)."""
     B, device = x0.shape[0], x0.device
     t = torch.randint(0, schedule.T, (B,), generator=generator, device=device)
     eps = torch.randn(x0.shape, generator=generator, device=device)
@@ -164,7 +168,7 @@ def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, g
         use = torch.rand(B, generator=generator, device=device) < 0.5
         if use.any():
             with torch.no_grad():
-                out = model(x_t[use], t[use], None, y[use], hole[use])
+                out = (raw or model)(x_t[use], t[use], None, y[use], hole[use])
                 x0_prev[use] = schedule.to_x0_eps(cfg.pred, x_t[use], t[use], out.float())[0]
     out = model(x_t, t, x0_prev, y, hole).float()
     target = schedule.target(cfg.pred, x0, eps, t)
@@ -237,7 +241,14 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
                       self_cond=self_cond, eta=eta, coord_conv=coord_conv, grad_accum=grad_accum, cond=cond,
                       max_steps=max_steps, train_subset=train_subset, schedule=schedule,
                       base_channels=base_channels, train_holes=train_holes)
-    device = resolve_device(device)
+    info, device = dist.setup_distributed(resolve_device(device))
+    try:
+        return _train(cfg, info, device, out_dir, data_root, resume, overwrite, progress)
+    finally:
+        dist.cleanup(info)
+
+
+def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, resume, overwrite, progress):
     out = check_writable_dir(out_dir, "out_dir")
     ckpt_path, history_path = out / "last.pt", out / "history.csv"
     if ckpt_path.exists() and not (resume or overwrite):
@@ -248,21 +259,24 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
     images, _ = load_mnist(data_root, train=True)
     if cfg.train_subset is not None:
         images = images[:cfg.train_subset]
-    if len(images) < cfg.batch_size:
-        raise ValueError(f"batch_size ({cfg.batch_size}) is larger than the training set ({len(images)} images)")
+    if len(images) < cfg.batch_size * info.world_size:
+        raise ValueError(f"batch_size ({cfg.batch_size}) x processes ({info.world_size}) is larger than the "
+                         f"training set ({len(images)} images)")
     panel_images, _ = load_test_images(data_root, n=8)
     panel_images = panel_images.to(device)
     panel_hole = center_hole(28, cfg.center_box).to(device)
 
-    torch.manual_seed(cfg.seed)  # weight init and dropout
-    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch order (CPU)
-    noise_gen = torch.Generator(device=device)  # t, eps, self-cond coin flips, holes
-    noise_gen.manual_seed(cfg.seed + 1)
+    torch.manual_seed(cfg.seed)  # weight init: the same on every rank
     model = DenoiserUNet(cfg.model_config()).to(device)
     ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+    torch.manual_seed(cfg.seed + info.rank)  # dropout
+    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch order (CPU), the same on every rank
+    noise_gen = torch.Generator(device=device)  # t, eps, self-cond coin flips, holes: per rank
+    noise_gen.manual_seed(cfg.seed + 1 + 1000 * info.rank)
+    net = dist.wrap_model(model, info, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
-    batches = TensorBatches(images, cfg.batch_size, data_gen, device)
+    batches = TensorBatches(images, cfg.batch_size, data_gen, device, info.rank, info.world_size)
     steps_per_epoch = len(batches) // cfg.grad_accum
     if steps_per_epoch < 1:
         raise ValueError(f"grad_accum ({cfg.grad_accum}) exceeds the batches per epoch ({len(batches)})")
@@ -279,17 +293,22 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
         ema_model.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        noise_gen.set_state(ckpt["rng"]["noise"].cpu())
+        if ckpt["train_config"].get("world_size", 1) == info.world_size:  # else: fresh per-rank streams
+            torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+            noise_gen.set_state(ckpt["rng"]["noise"].cpu())
         epoch_rng = ckpt["rng"]["data_epoch_start"].cpu()
         history = read_history(history_path)[:step]
         panels = sorted(out.glob("panel_[0-9]*.png"))
+    epoch_start_state = epoch_rng  # defined even when a finished run is resumed and the loop never runs
 
     def save(step_now: int, epoch_start_state) -> None:
-        """last.pt with all that resuming needs. ``epoch_start_state``: the batch-order generator's
-        state before the permutation of the epoch that ``step_now`` is in (so resuming replays it)."""
+        """last.pt with all that resuming needs (rank 0 only). ``epoch_start_state``: the batch-order
+        generator's state before the permutation of the epoch ``step_now`` is in (resuming replays it)."""
+        if not info.is_main:
+            return
         atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist",
-                     "model_config": cfg.model_config().to_dict(), "train_config": asdict(cfg),
+                     "model_config": cfg.model_config().to_dict(),
+                     "train_config": {**asdict(cfg), "world_size": info.world_size},
                      "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
                      "optimizer": optimizer.state_dict(),
                      "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
@@ -297,7 +316,7 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
         write_history(history_path, history)
 
     params, ema_params = list(model.parameters()), list(ema_model.parameters())
-    bar = _progress(total_steps, step, progress)
+    bar = _progress(total_steps, step, progress and info.is_main)
     t_start, pending = time.perf_counter(), []  # pending: (step, lr, loss tensor) not yet synced to host
     model.train()
 
@@ -305,7 +324,7 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
         """Move buffered losses to the host (one sync), check them, log them."""
         if not pending:
             return
-        values = torch.stack([p[2] for p in pending]).tolist()
+        values = dist.all_mean(torch.stack([p[2] for p in pending]), info).tolist()
         for (s, lr_s, _), value in zip(pending, values):
             if not math.isfinite(value):
                 raise FloatingPointError(f"training stopped: the loss became {value} at optimizer step {s}; "
@@ -329,11 +348,12 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
             for group in optimizer.param_groups:
                 group["lr"] = lr_now
             total = torch.zeros((), device=device)
-            for _ in range(cfg.grad_accum):
+            for micro in range(cfg.grad_accum):
                 x0 = next(batch_iter)
                 hole = training_holes(cfg, x0.shape[0], noise_gen, device)
-                loss = diffusion_loss(model, schedule, cfg, x0, hole, noise_gen) / cfg.grad_accum
-                loss.backward()
+                with dist.no_sync(net, skip=micro + 1 < cfg.grad_accum):
+                    loss = diffusion_loss(net, schedule, cfg, x0, hole, noise_gen, raw=model) / cfg.grad_accum
+                    loss.backward()
                 total += loss.detach()
             if cfg.clip_grad > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
@@ -345,18 +365,21 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
             bar.update(1)
             if len(pending) >= 25 or step % cfg.sample_every == 0 or step == total_steps:
                 flush()
-            if step % cfg.sample_every == 0 and step < total_steps:
+            if step % cfg.sample_every == 0 and step < total_steps and info.is_main:
                 panels.append(write_panel(ema_model, cfg, panel_images, panel_hole, out / f"panel_{step}.png", step))
                 save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
                 last_saved = step
         epoch_rng = data_gen.get_state()  # the state after this epoch's permutation: next epoch's start
     flush()
     bar.close()
-    panel_final = write_panel(ema_model, cfg, panel_images, panel_hole, out / "panel_final.png", step)
+    panel_final = out / "panel_final.png"
+    if info.is_main:
+        write_panel(ema_model, cfg, panel_images, panel_hole, panel_final, step)
     save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
+    dist.barrier(info)
     return TrainResult(out_dir=out, checkpoint=ckpt_path, panel_final=panel_final, panels=panels,
                        history_path=history_path, history=history, step=step,
-                       seconds=time.perf_counter() - t_start)
+                       seconds=time.perf_counter() - t_start, model=model, ema_model=ema_model)
 
 
 def _progress(total: int, initial: int, enabled: bool):

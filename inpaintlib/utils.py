@@ -57,13 +57,12 @@ def check_writable_dir(path, name: str = "out_dir") -> Path:
 def save_panel(rows: list, path, row_titles: list | None = None, col_titles: list | None = None,
                title: str | None = None) -> Path:
     """Save a grid of [0, 1] images: ``rows`` is a list of (N, C, H, W) tensors, one per row."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # a standalone Figure (no pyplot): works headless and leaves a notebook's inline backend alone
+    from matplotlib.figure import Figure
 
     n_rows, n_cols = len(rows), rows[0].shape[0]
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.2 * n_cols + 1.2, 1.2 * n_rows + 0.4), squeeze=False)
+    fig = Figure(figsize=(1.2 * n_cols + 1.2, 1.2 * n_rows + 0.4))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, images in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]
@@ -83,7 +82,6 @@ def save_panel(rows: list, path, row_titles: list | None = None, col_titles: lis
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

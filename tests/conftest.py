@@ -29,5 +29,5 @@ def tiny_run(tmp_path_factory, mnist_root):
 
     out = tmp_path_factory.mktemp("run")
     result = train(epochs=1, batch_size=16, max_steps=4, sample_every=2, sample_steps=4, steps=50,
-                   warmup_steps=2, train_subset=64, out_dir=str(out), data_root=mnist_root, progress=False)
+                   warmup_steps=2, train_subset=64, base_channels=8, out_dir=str(out), data_root=mnist_root, progress=False)
     return result

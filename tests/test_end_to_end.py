@@ -77,7 +77,7 @@ def test_load_model_returns_the_ema_network(tiny_run):
 def test_existing_run_is_not_overwritten_and_resume_checks_config(tiny_run, mnist_root):
     before = tiny_run.checkpoint.read_bytes()
     common = dict(epochs=1, batch_size=16, sample_every=2, sample_steps=4, steps=50, warmup_steps=2,
-                  train_subset=64, out_dir=str(tiny_run.out_dir), data_root=mnist_root, progress=False)
+                  train_subset=64, base_channels=8, out_dir=str(tiny_run.out_dir), data_root=mnist_root, progress=False)
     with pytest.raises(FileExistsError, match="resume=True"):
         train(max_steps=4, **common)
     with pytest.raises(ValueError, match="lr: checkpoint 0.0002 vs now 0.001"):
@@ -87,7 +87,7 @@ def test_existing_run_is_not_overwritten_and_resume_checks_config(tiny_run, mnis
 
 def test_resume_continues_to_the_same_weights(tmp_path, mnist_root):
     common = dict(epochs=2, batch_size=16, sample_every=3, sample_steps=2, steps=20, warmup_steps=2,
-                  train_subset=48, data_root=mnist_root, progress=False)  # 3 steps per epoch
+                  train_subset=48, base_channels=8, data_root=mnist_root, progress=False)  # 3 steps per epoch
     straight = train(max_steps=5, out_dir=str(tmp_path / "a"), **common)
     train(max_steps=3, out_dir=str(tmp_path / "b"), **common)
     resumed = train(max_steps=5, out_dir=str(tmp_path / "b"), resume=True, **common)
@@ -124,7 +124,7 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     run = lambda *a: subprocess.run([sys.executable, "-m", "inpaintlib", *a], capture_output=True, text=True)  # noqa: E731
     out = str(tmp_path)
     r = run("train", "--epochs", "1", "--batch_size", "16", "--max_steps", "2", "--steps", "20", "--sample_every",
-            "100", "--sample_steps", "2", "--train_subset", "32", "--self_cond", "false", "--out_dir", out,
+            "100", "--sample_steps", "2", "--train_subset", "32", "--base_channels", "8", "--self_cond", "false", "--out_dir", out,
             "--data_root", mnist_root, "--progress", "false")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 2
