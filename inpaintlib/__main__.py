@@ -11,6 +11,7 @@ The options of train, sample and eval are the keyword arguments of ``train``, ``
 from __future__ import annotations
 
 import argparse
+import os
 import inspect
 import json
 import sys
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     if func is train:
         print(json.dumps({"checkpoint": str(result.checkpoint), "panel_final": str(result.panel_final),
                           "history": str(result.history_path), "steps": result.step,
