@@ -97,7 +97,15 @@ def check_model_flags(model, **flags) -> None:
 
 
 def _output_dir(ckpt, out_dir) -> Path:
-    return check_writable_dir(Path(out_dir) if out_dir is not None else Path(ckpt).parent, "out_dir")
+    """``out_dir`` if given; else beside the checkpoint, except for a shipped checkpoint (inside the
+    installed package), whose files go to outputs/<checkpoint name>/ instead."""
+    from .pretrained import WEIGHTS_DIR
+
+    if out_dir is None:
+        ckpt = Path(ckpt).resolve()
+        shipped = WEIGHTS_DIR.resolve() in ckpt.parents
+        out_dir = Path("outputs") / ckpt.stem if shipped else ckpt.parent
+    return check_writable_dir(out_dir, "out_dir")
 
 
 def sample_cmd(ckpt: str = "outputs/inpaint/last.pt", n: int = 16, steps: int = 50, center_box: int = 12,
@@ -106,7 +114,8 @@ def sample_cmd(ckpt: str = "outputs/inpaint/last.pt", n: int = 16, steps: int = 
                cond: str | None = None, data_root: str = "data", device=None, seed: int = 0,
                out_dir: str | None = None) -> torch.Tensor:
     """Inpaint the centre hole of the first ``n`` MNIST test digits; write samples.png beside the
-    checkpoint (or in ``out_dir``); return the inpainted images (n, 1, 28, 28) in [0, 1].
+    checkpoint (or in ``out_dir``; a shipped checkpoint's go to outputs/<name>/); return the
+    inpainted images (n, 1, 28, 28) in [0, 1].
 
     ``steps`` is the number of DDIM steps (at most the checkpoint's T). ``pred``, ``self_cond``,
     ``coord_conv`` and ``cond`` are checked against the checkpoint; None takes the checkpoint's."""
@@ -131,7 +140,8 @@ def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eva
              device=None, out_dir: str | None = None, json_name: str = "eval.json") -> dict:
     """Hole-only PSNR and L1 on the first ``n_eval`` MNIST test images with the centre hole.
 
-    Writes ``eval.json`` beside the checkpoint (or in ``out_dir``) and returns the same dict:
+    Writes ``eval.json`` beside the checkpoint (or in ``out_dir``; a shipped checkpoint's go to
+    outputs/<name>/) and returns the same dict:
     psnr_hole, l1_hole (pooled over all images), mse_hole, psnr_hole_per_image_mean, n_eval,
     steps, nfe_per_image, seconds, images_per_second, device, and every argument used."""
     args = {k: v for k, v in locals().items()}
