@@ -1,0 +1,102 @@
+"""Turn a training run's last.pt into a shipped MNIST checkpoint and its model card.
+
+    python scripts/export_pretrained.py outputs/mnist_default/last.pt mnist_default \
+        --command "python -m inpaintlib train --epochs 4 ..." --hardware "2-core AMD EPYC CPU" \
+        --train_seconds 4500 --n_eval 500
+
+Keeps only the EMA weights, stored in fp16 (the sampler reads them back as fp32), with the model
+and training configs, then evaluates the exported file with the design's eval_cmd arguments and
+writes inpaintlib/weights/<name>.pt and <name>.md. Refuses to replace an existing file unless
+--overwrite is given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from inpaintlib import eval_cmd
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from inpaintlib.pretrained import WEIGHTS_DIR
+
+
+def export(src, name: str, overwrite: bool = False) -> Path:
+    ckpt = load_checkpoint(src, kind="mnist")
+    dst = WEIGHTS_DIR / f"{name}.pt"
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
+    atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
+                 "train_config": ckpt["train_config"], "step": ckpt["step"],
+                 "ema": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}}, dst)
+    return dst
+
+
+def model_card(name, dst, ckpt, metrics, args) -> str:
+    tc, mc = ckpt["train_config"], ckpt["model_config"]
+    n_params = sum(v.numel() for v in ckpt["ema"].values())
+    ev = metrics["args"]
+    lines = [
+        f"# `{name}`: MNIST centre-hole diffusion inpainting model", "",
+        f"File: `inpaintlib/weights/{dst.name}` ({dst.stat().st_size / 1e6:.2f} MB, EMA weights in fp16). "
+        f"Load it with `load_model(pretrained({args.pretrained_name!r}))`.", "",
+        "## Configuration", "",
+        f"- network: `DenoiserUNet`, {n_params:,} parameters; base_channels {mc['base_channels']}, channel_mults "
+        f"{mc['channel_mults']}, {mc['num_res_blocks']} ResBlock(s) per level, attention at 7x7",
+        f"- pred={mc['pred']!r}, self_cond={mc['self_cond']}, coord_conv={mc['coord_conv']}, cond={mc['cond']!r}, "
+        f"T={mc['T']}, schedule={mc['schedule']!r}",
+        f"- trained for {ckpt['step']} optimizer steps of batch {tc['batch_size']} x grad_accum {tc['grad_accum']} "
+        f"({ckpt['step'] * tc['batch_size'] * tc['grad_accum']:,} images, "
+        f"{ckpt['step'] * tc['batch_size'] * tc['grad_accum'] / 60000:.2f} epochs of the 60k training split)",
+        "- training arguments: `" + ", ".join(f"{k}={v!r}" for k, v in tc.items()) + "`", "",
+        "## How it was made", "",
+        f"    {args.command}", "",
+        f"Hardware: {args.hardware}. Wall time: {args.train_seconds / 60:.0f} minutes"
+        + (f" ({args.note})" if args.note else "") + ".", "",
+        "Exported with:", "",
+        f"    python scripts/export_pretrained.py {args.src} {name} --n_eval {args.n_eval}", "",
+        "## Evaluation (hole-only, pooled over images)", "",
+        f"`eval_cmd` on the first {metrics['n_eval']} MNIST test images, 12x12 centre hole, "
+        f"{metrics['steps']} DDIM steps, dc_repeats={ev['dc_repeats']}, eta={ev['eta']}, seed={ev['seed']} "
+        f"({metrics['nfe_per_image']} network evaluations per image), on {metrics['device']} "
+        f"({platform.processor() or platform.machine()}, torch {torch.__version__}):", "",
+        "| PSNR_hole (dB) | L1_hole | per-image mean PSNR (dB) | images/s |", "|---|---|---|---|",
+        f"| {metrics['psnr_hole']:.2f} | {metrics['l1_hole']:.4f} | {metrics['psnr_hole_per_image_mean']:.2f} | "
+        f"{metrics['images_per_second']:.1f} |", "",
+        "Repeat with:", "",
+        f"    python -m inpaintlib eval --ckpt inpaintlib/weights/{dst.name} --n_eval {metrics['n_eval']} "
+        f"--steps {metrics['steps']} --dc_repeats {ev['dc_repeats']} --batch_size {ev['batch_size']} --seed {ev['seed']}", "",
+    ]
+    if args.limitations:
+        lines += ["## Limitations", "", args.limitations, ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src")
+    p.add_argument("name")
+    p.add_argument("--pretrained_name", default="mnist")
+    p.add_argument("--command", required=True)
+    p.add_argument("--hardware", required=True)
+    p.add_argument("--train_seconds", type=float, required=True)
+    p.add_argument("--note", default="")
+    p.add_argument("--limitations", default="")
+    p.add_argument("--n_eval", type=int, default=500)
+    p.add_argument("--data_root", default="data")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    dst = export(args.src, args.name, args.overwrite)
+    metrics = eval_cmd(ckpt=str(dst), batch_size=250, n_eval=args.n_eval, steps=50, dc_repeats=2, seed=123,
+                       data_root=args.data_root, out_dir=f"outputs/{args.name}_eval")
+    ckpt = load_checkpoint(dst)
+    card = WEIGHTS_DIR / f"{args.name}.md"
+    card.write_text(model_card(args.name, dst, ckpt, metrics, args))
+    print(json.dumps({k: metrics[k] for k in ("psnr_hole", "l1_hole", "n_eval", "nfe_per_image", "seconds")}, indent=2))
+    print(f"wrote {dst} and {card}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Train, ship and evaluate the "patterns" checkpoint (inpaintlib/weights/patterns_small.pt).
+
+    python scripts/train_patterns.py                  # generate, train, ship, evaluate (defaults below)
+    python scripts/train_patterns.py --eval_only      # evaluate the shipped checkpoint again
+
+1. ``make_patterns``: ``--n_train`` training images (seed 0) and ``--n_eval`` held-out images
+   (seed 1: different images) at ``--image_size`` under ``--out``.
+2. ``train_inpainting`` with the ``--preset`` architecture; the full checkpoint (resumable: run the
+   same command again to continue an interrupted run) is ``<out>/checkpoint.pt``.
+3. Ship: the EMA weights only, in fp16, with the configurations, to ``--ship`` (a few MB).
+4. Evaluate the shipped file: hole-only PSNR and L1 per mask kind, against OpenCV Telea on the
+   same held-out images and holes (``compare_with_telea``); writes ``<out>/eval.json`` and
+   ``<out>/eval_panel.png`` and prints a markdown table for the model card.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint, load_model  # noqa: E402
+from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
+from inpaintlib.freeform_data import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
+from inpaintlib.utils import save_panel  # noqa: E402
+
+
+def ship(checkpoint: Path, target: Path) -> Path:
+    """Write the EMA weights of ``checkpoint`` in fp16 with its configurations (no optimizer)."""
+    ckpt = load_checkpoint(checkpoint, kind="freeform")
+    slim = {"format": FORMAT, "version": VERSION, "kind": "freeform", "model_config": ckpt["model_config"],
+            "train_config": ckpt["train_config"], "step": ckpt["step"],
+            "ema": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}}
+    return atomic_save(slim, target)
+
+
+def evaluate(weights: Path, heldout: Path, out: Path, steps: int, coverage, seed: int) -> dict:
+    model = load_model(weights, device="cpu")
+    size = model.config.image_size
+    images = torch.stack([load_rgb(p, size) for p in find_images(heldout)])
+    t0 = time.perf_counter()
+    results = compare_with_telea(model, images, MASK_KINDS, coverage, steps=steps, seed=seed)
+    seconds = time.perf_counter() - t0
+    rows, table = [], {}
+    for kind, r in results.items():
+        gt, hole, ours, telea = r["samples"]
+        rows += [gt * (1 - hole) + 0.5 * hole, ours, telea, gt]
+        table[kind] = {"model": {k: r["model"][k] for k in ("psnr_hole", "l1_hole", "psnr_hole_per_image_mean")},
+                       "telea": {k: r["telea"][k] for k in ("psnr_hole", "l1_hole", "psnr_hole_per_image_mean")}}
+    titles = [f"{kind}: {what}" for kind in results for what in ("input", "model", "Telea", "truth")]
+    save_panel(rows, out / "eval_panel.png", row_titles=titles,
+               title=f"{weights.name}: {steps} DDIM steps vs OpenCV Telea, held-out patterns")
+    report = {"weights": str(weights), "n_images": len(images), "ddim_steps": steps, "coverage": list(coverage),
+              "seed": seed, "seconds": seconds, "per_kind": table}
+    (out / "eval.json").write_text(json.dumps(report, indent=2))
+    print(f"\n| mask | PSNR_hole model (dB) | PSNR_hole Telea (dB) | L1_hole model | L1_hole Telea |")
+    print("|---|---|---|---|---|")
+    for kind, r in table.items():
+        print(f"| {kind} | {r['model']['psnr_hole']:.2f} | {r['telea']['psnr_hole']:.2f} | "
+              f"{r['model']['l1_hole']:.4f} | {r['telea']['l1_hole']:.4f} |")
+    print(f"\n{len(images)} held-out images, {steps} DDIM steps, {seconds:.0f} s on {platform.processor() or 'CPU'}")
+    return report
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="outputs/patterns_small")
+    p.add_argument("--ship", default=str(ROOT / "inpaintlib" / "weights" / "patterns_small.pt"))
+    p.add_argument("--preset", default="small")
+    p.add_argument("--image_size", type=int, default=64)
+    p.add_argument("--n_train", type=int, default=2000)
+    p.add_argument("--n_eval", type=int, default=50)
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--max_steps", type=int, default=2500)
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--ema_decay", type=float, default=0.995)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval_steps", type=int, default=50)
+    p.add_argument("--eval_coverage", type=float, nargs=2, default=(0.1, 0.5))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is fastest on a CPU shared with other jobs)")
+    p.add_argument("--eval_only", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    out = Path(args.out)
+    heldout = out / "heldout"
+    if not args.eval_only:
+        t0 = time.perf_counter()
+        make_patterns(out / "train", args.n_train, args.image_size, seed=0)
+        make_patterns(heldout, args.n_eval, args.image_size, seed=1)
+        result = train_inpainting(out / "train", out / "checkpoint.pt", num_epochs=args.epochs,
+                                  batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
+                                  save_every_n_epochs=1, preset=args.preset, device=args.device,
+                                  max_steps=args.max_steps, seed=args.seed, ema_decay=args.ema_decay, resume=True)
+        (out / "train.json").write_text(json.dumps({"step": result.step, "seconds": time.perf_counter() - t0,
+                                                    "threads": torch.get_num_threads(),
+                                                    "losses": result.history}, indent=1))
+        print(f"trained {result.step} steps in {(time.perf_counter() - t0) / 60:.1f} min")
+        ship(result.checkpoint, Path(args.ship))
+        print(f"shipped {args.ship} ({Path(args.ship).stat().st_size / 1e6:.2f} MB)")
+    elif not heldout.exists():
+        make_patterns(heldout, args.n_eval, args.image_size, seed=1)
+    evaluate(Path(args.ship), heldout, out, args.eval_steps, tuple(args.eval_coverage), args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""End to end in a real browser: JupyterLab + headless Chromium (Debian's ``/usr/bin/chromium``,
+driven by Playwright for Python; Playwright never downloads a browser here).
+
+The test starts JupyterLab on 127.0.0.1 (a free port, a token, a temporary root holding a copy of
+notebook 06 and links to the package and data, INPAINTLIB_FAST=1), opens the notebook, runs all its
+cells, then uses the MNIST widget as a learner would: clears the hole, paints a stroke with the
+mouse, presses Run. It asserts that the kernel received the painted hole (the count the kernel
+computes is shown under the canvas, and the kernel's own tensor is read back) and that the result
+image changed. It then draws a digit by hand and inpaints it.
+
+Screenshots of the widget in use are written to the test's temporary folder; with
+INPAINTLIB_UPDATE_SCREENSHOTS=1 they also replace ``docs/screenshots/widget_*.png`` (the README's).
+The models are the shipped ones; where this copy has none, those this checkout trained (notebooks 03
+and 07), or for the free-form widget the checkpoint named by INPAINTLIB_FREEFORM_CKPT.
+
+Skipped, with the reason, only where Chromium, Playwright, JupyterLab or the widget libraries are
+missing (``.ci/run`` installs Chromium from Debian's packages).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "06_interactive.ipynb"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("INPAINTLIB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 180_000
+
+
+def _missing() -> str | None:
+    """Why the test cannot run here, or None."""
+    import importlib.util
+
+    if not Path(CHROMIUM).is_file():
+        return f"Chromium is not installed at {CHROMIUM} (Debian: apt-get install -y chromium)"
+    for module, pip_name in (("playwright", "playwright"), ("jupyterlab", "jupyterlab"),
+                             ("anywidget", "anywidget"), ("ipywidgets", "ipywidgets")):
+        if importlib.util.find_spec(module) is None:
+            return f"{pip_name} is not installed (pip install {pip_name})"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_settings(folder: Path) -> None:
+    """JupyterLab user settings for a quiet, fully rendered notebook: every cell in the DOM (no
+    windowing), no news or update pop-ups over the widget."""
+    settings = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                             "checkForUpdates": False},
+    }
+    for name, value in settings.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+
+
+def make_root(tmp: Path) -> Path:
+    """A temporary repository-shaped folder: the notebook copied, the package and data linked, a
+    fresh outputs/. The notebook's set-up cell finds it as the repository root."""
+    root = tmp / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
+    (root / "inpaintlib").symlink_to(ROOT / "inpaintlib", target_is_directory=True)
+    if (ROOT / "data").is_dir():
+        (root / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    (root / "outputs").mkdir()
+    # the MNIST model: the shipped one if this copy has it, else a model already trained in this
+    # checkout (so the notebook does not train one), else the notebook trains a fast one itself
+    from inpaintlib.notebook import FAST_CKPT, LEARNER_CKPT
+    from inpaintlib.pretrained import available
+
+    if "mnist" not in available():
+        for candidate in (ROOT / LEARNER_CKPT, ROOT / FAST_CKPT):
+            if candidate.is_file():
+                (root / FAST_CKPT).parent.mkdir(parents=True)
+                (root / FAST_CKPT).symlink_to(candidate)
+                break
+    if "patterns" not in available():  # likewise the free-form model notebook 07 trains, if there is one
+        chosen = os.environ.get("INPAINTLIB_FREEFORM_CKPT")  # or any free-form checkpoint, for screenshots
+        for folder, candidate in [("07_free_form", Path(chosen).resolve() if chosen else None)] + [
+                (folder, ROOT / "outputs" / folder / "small_model.pt") for folder in ("07_free_form", "07_free_form_fast")]:
+            if candidate is not None and candidate.is_file():
+                (root / "outputs" / folder).mkdir(parents=True)
+                (root / "outputs" / folder / "small_model.pt").symlink_to(candidate)
+                break
+    return root
+
+
+def start_lab(root: Path, tmp: Path, port: int, token: str) -> subprocess.Popen:
+    env = dict(os.environ, INPAINTLIB_FAST="1", JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), IPYTHONDIR=str(tmp / "ipython"),
+               OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
+    env.pop("JUPYTER_TOKEN", None)
+    write_settings(tmp / "settings")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log = open(tmp / "jupyterlab.log", "wb")
+    return subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_server(proc: subprocess.Popen, base: str, token: str, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_lab(proc: subprocess.Popen, base: str, token: str) -> None:
+    """Ask the server to shut down (it stops its kernels), then make sure its process group is gone."""
+    try:
+        request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST", data=b"")
+        urllib.request.urlopen(request, timeout=10).close()
+        proc.wait(timeout=20)
+    except Exception:
+        pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+# JavaScript run in the page (JupyterLab exposes its application as window.jupyterapp)
+KERNEL_IDLE = """() => {
+  const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = nb && nb.sessionContext && nb.sessionContext.session && nb.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
+}"""
+ALL_CELLS_RUN = """() => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  const cells = nb.content.widgets.filter((c) => c.model.type === 'code');
+  const kernel = nb.sessionContext.session.kernel;
+  const error = cells.some((c) => c.model.outputs.toJSON().some((o) => o.output_type === 'error'));
+  return error || (cells.every((c) => c.model.executionCount !== null) && kernel.status === 'idle');
+}"""
+CELL_ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets
+  .filter((c) => c.model.type === 'code')
+  .flatMap((c) => c.model.outputs.toJSON().filter((o) => o.output_type === 'error'))
+  .map((o) => o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n'))"""
+KERNEL_EXECUTE = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  let out = '';
+  const future = kernel.requestExecute({ code, silent: false, store_history: false });
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += 'ERROR ' + msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return out;
+}"""
+IMAGE_BYTES = """async (img) => {
+  const buffer = await (await fetch(img.src)).arrayBuffer();
+  return Array.from(new Uint8Array(buffer));
+}"""
+
+
+def kernel_json(page, code: str):
+    """Run ``code`` in the notebook's kernel (no new cell) and parse the JSON it prints."""
+    out = page.evaluate(KERNEL_EXECUTE, code)
+    assert not out.startswith("ERROR"), out
+    return json.loads(out)
+
+
+def settled(page, label, code: str, timeout: float = 60.0):
+    """``kernel_json(code)`` once it gives the same answer twice in a row, 0.4 s apart (a stroke's
+    last sync has arrived) and, with ``label``, agrees with the hole count shown under the canvas."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        value = kernel_json(page, code)
+        count = value[0] if isinstance(value, list) else value
+        shown = None if label is None else hole_count(label.text_content())
+        if value == previous and (label is None or shown == count):
+            return value
+        previous = value
+        time.sleep(0.4)
+    pytest.fail(f"the kernel's value did not settle within {timeout:.0f} s: {previous} (shown: {shown})")
+
+
+def image_bytes(locator) -> bytes:
+    return bytes(locator.element_handle().evaluate(IMAGE_BYTES))
+
+
+def hole_count(label_text: str) -> int:
+    # "hole: 57 of 784 pixels (7%)"
+    return int(label_text.split("hole:")[1].split("of")[0])
+
+
+def stroke(page, canvas, points, steps: int = 12) -> None:
+    """Press the mouse at the first point (fractions of the canvas), move through the rest, release."""
+    box = canvas.bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def wait_text(page, locator, predicate_js: str, timeout: int = TIMEOUT_MS) -> str:
+    """Wait until ``predicate_js`` (a JS expression on ``text``) holds for the locator's text."""
+    handle = locator.element_handle(timeout=timeout)
+    page.wait_for_function(f"(el) => {{ const text = el.textContent || ''; return {predicate_js}; }}", arg=handle,
+                           timeout=timeout)
+    return handle.text_content()
+
+
+def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    started = time.monotonic()
+    root = make_root(tmp_path)
+    port, token = free_port(), os.urandom(16).hex()
+    base = f"http://127.0.0.1:{port}"
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    proc = start_lab(root, tmp_path, port, token)
+    try:
+        wait_for_server(proc, base, token, tmp_path / "jupyterlab.log")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                page.set_default_timeout(TIMEOUT_MS)
+                page.goto(f"{base}/lab/tree/notebooks/{NOTEBOOK.name}?token={token}")
+                page.wait_for_selector(".jp-Notebook .jp-Cell")
+                page.wait_for_function(KERNEL_IDLE, timeout=TIMEOUT_MS)
+                page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+
+                # run the whole notebook, as a learner pressing "Run all"
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_function(ALL_CELLS_RUN, timeout=2 * TIMEOUT_MS, polling=500)
+                errors = page.evaluate(CELL_ERRORS)
+                assert not errors, "the notebook raised:\n" + "\n\n".join(errors)
+                ran_at = time.monotonic()
+
+                w = page.locator(".inpaint-mnist").first
+                w.scroll_into_view_if_needed()
+                canvas = w.locator("canvas.inpaint-canvas-view")
+                label = w.locator(".inpaint-hole-count")
+                status = w.locator(".inpaint-status")
+                result = w.locator("img.inpaint-result")
+                canvas.wait_for(state="visible")
+                assert "done" in status.text_content()  # the notebook's own runs from code
+
+                # 1. clear the hole, paint a stroke across the middle of the digit with the mouse
+                w.locator("button.inpaint-clear").click()
+                wait_text(page, label, "text.includes('hole: 0 of 784')")
+                stroke(page, canvas, [(0.25, 0.5), (0.5, 0.45), (0.75, 0.5)])
+                wait_text(page, label, "/hole: [1-9][0-9]* of 784/.test(text)")
+                # the kernel's own tensor, once the last sync of the stroke is in: the rows and columns
+                # the stroke crossed, and the count under the canvas agrees with it
+                hole = settled(page, label, "import json; h = widget.hole[0, 0]; n = h.nonzero(); "
+                                            "print(json.dumps([int(h.sum()), n[:, 0].tolist(), n[:, 1].tolist()]))")
+                painted = hole[0]
+                assert 20 <= painted <= 200, hole
+                assert 10 <= min(hole[1]) and max(hole[1]) <= 16, f"hole rows {sorted(set(hole[1]))}"
+                assert 4 <= min(hole[2]) <= 8 and 19 <= max(hole[2]) <= 23, f"hole columns {sorted(set(hole[2]))}"
+                w.screenshot(path=str(shots / "widget_paint.png"))
+                before = image_bytes(result)  # input with the new hole, "result (press Run)"
+
+                # 2. press Run (more steps than fast mode, so that the live view can be seen at work)
+                kernel_json(page, "widget.steps.value = 40; widget.every.value = 2; print('null')")
+                w.locator("button.inpaint-run").click()
+                try:
+                    wait_text(page, status, "/running: proposal (1[2-9]|2[0-9])\\//.test(text)", timeout=60_000)
+                    w.screenshot(path=str(shots / "widget_running.png"))
+                except Exception:  # too fast to catch mid-run: not an error
+                    pass
+                done = wait_text(page, status, "text.startsWith('done')")
+                assert f"filled {painted} hole pixels" in done, done
+                after = image_bytes(result)
+                assert after != before, "the result image did not change"
+                run = kernel_json(page, "import json; print(json.dumps([widget.last_run.hole_pixels, "
+                                        "int(widget._run_hole.sum()), len(widget.frames)]))")
+                assert run == [painted, painted, 20]
+                check_result_panel(after)
+                w.screenshot(path=str(shots / "widget_result.png"))
+
+                # 3. draw a digit by hand (a 7), paint a hole across it, run
+                w.get_by_role("button", name="draw a digit", exact=True).click()
+                w.locator("button.mod-active", has_text="draw digit").wait_for()  # the ink brush is on
+                page.wait_for_timeout(300)
+                stroke(page, canvas, [(0.25, 0.25), (0.75, 0.25), (0.45, 0.8)])
+                drawn = settled(page, None, "import json; print(json.dumps(round(float(widget.image.sum()), 3)))")
+                assert drawn >= 10, f"the hand-drawn digit did not reach the kernel (ink sum {drawn})"
+                w.get_by_role("button", name="paint hole", exact=True).click()
+                w.locator("button.mod-active", has_text="paint hole").wait_for()
+                page.wait_for_timeout(300)
+                w.locator("button.inpaint-clear").click()
+                wait_text(page, label, "text.includes('hole: 0 of 784')")
+                stroke(page, canvas, [(0.3, 0.15), (0.85, 0.35)])
+                wait_text(page, label, "/hole: [1-9][0-9]* of 784/.test(text)")
+                kernel_json(page, "widget.steps.value = 20; print('null')")
+                w.locator("button.inpaint-run").click()
+                wait_text(page, status, "text.startsWith('done')")
+                w.screenshot(path=str(shots / "widget_draw_digit.png"))
+
+                # the free-form widget, as the notebook left it
+                ff = page.locator(".inpaint-freeform").first
+                ff.scroll_into_view_if_needed()
+                assert "done" in ff.locator(".inpaint-status").text_content()
+                ff.screenshot(path=str(shots / "widget_freeform.png"))
+            finally:
+                browser.close()
+        print(f"notebook run in {ran_at - started:.0f} s, whole test {time.monotonic() - started:.0f} s")
+    finally:
+        stop_lab(proc, base, token)
+    if os.environ.get("INPAINTLIB_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in shots.glob("widget_*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)
+
+
+def check_result_panel(png: bytes) -> None:
+    """The result panel's middle tile (the result) is an image, not the grey "press Run" placeholder."""
+    import numpy as np
+    from PIL import Image
+
+    panel = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
+    h, w = panel.shape
+    tile = (w - 4 * 4) // 3
+    middle = panel[h - 4 - tile:h - 4, 4 + tile + 4:4 + 2 * tile + 4]
+    assert middle.std() > 0.05 * 255, "the result tile is flat (still the placeholder?)"
