@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     p.add_argument("--n_train", type=int, default=2000)
     p.add_argument("--n_eval", type=int, default=50)
     p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--max_steps", type=int, default=2500)
+    p.add_argument("--max_steps", type=int, default=5000)
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--ema_decay", type=float, default=0.995)
