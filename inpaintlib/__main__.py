@@ -4,9 +4,15 @@
     python -m inpaintlib sample --ckpt outputs/inpaint/last.pt --n 16 --steps 50
     python -m inpaintlib eval   --ckpt outputs/inpaint/last.pt --n_eval 500 --steps 50
     python -m inpaintlib demo
+    python -m inpaintlib train-inpainting --dataset_path data/patterns --checkpoint_path ckpt/model.pt \
+        --num_epochs 10 --batch_size 16 --preset small --image_size 64
+    python -m inpaintlib inpaint-image --image_path photo.png --mask_path mask.png \
+        --checkpoint_path ckpt/model.pt
 
-The options of train, sample and eval are the keyword arguments of ``train``, ``sample_cmd`` and
-``eval_cmd``, under the same names, read from the functions' signatures.
+The options are the arguments of ``train``, ``sample_cmd``, ``eval_cmd``, ``train_inpainting`` and
+``inpaint_image``, under the same names, read from the functions' signatures. Every command runs
+under ``torchrun --nproc_per_node=N -m inpaintlib ...`` too; train and train-inpainting then use
+DistributedDataParallel.
 """
 from __future__ import annotations
 
@@ -52,9 +58,14 @@ def add_function_options(sub: argparse.ArgumentParser, func, skip=()) -> None:
     for name, param in inspect.signature(func).parameters.items():
         if name in skip:
             continue
-        default = None if param.default is inspect.Parameter.empty else param.default
-        sub.add_argument(f"--{name}", type=_parser_type(param.annotation, default), default=default,
-                         help=f"default: {default!r}")
+        if param.default is inspect.Parameter.empty:  # a positional argument of the call: a required option
+            sub.add_argument(f"--{name}", type=_parser_type(param.annotation, None), required=True)
+        elif isinstance(param.default, tuple):  # e.g. mask_kinds, coverage: several values
+            sub.add_argument(f"--{name}", type=type(param.default[0]), nargs="+", default=param.default,
+                             help=f"default: {' '.join(map(str, param.default))}")
+        else:
+            sub.add_argument(f"--{name}", type=_parser_type(param.annotation, param.default), default=param.default,
+                             help=f"default: {param.default!r}")
 
 
 def demo(out_dir: str = "outputs/demo", n: int = 16, steps: int = 50, model: str = "mnist",
@@ -91,12 +102,14 @@ def demo(out_dir: str = "outputs/demo", n: int = 16, steps: int = 50, model: str
 
 def main(argv=None) -> int:
     from .evaluate import eval_cmd, sample_cmd
+    from .freeform import inpaint_image, train_inpainting
     from .train import train
 
     parser = argparse.ArgumentParser(prog="python -m inpaintlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subs = parser.add_subparsers(dest="command", required=True)
-    commands = {"train": train, "sample": sample_cmd, "eval": eval_cmd, "demo": demo}
+    commands = {"train": train, "sample": sample_cmd, "eval": eval_cmd, "demo": demo,
+                "train-inpainting": train_inpainting, "inpaint-image": inpaint_image}
     for name, func in commands.items():
         add_function_options(subs.add_parser(name, help=(func.__doc__ or "").splitlines()[0]), func)
     args = vars(parser.parse_args(argv))
@@ -113,6 +126,12 @@ def main(argv=None) -> int:
                           "history": str(result.history_path), "steps": result.step,
                           "final_loss": result.losses[-1] if result.history else None,
                           "seconds": round(result.seconds, 1)}, indent=2))
+    elif func is train_inpainting:
+        print(json.dumps({"checkpoint": str(result.checkpoint), "steps": result.step,
+                          "final_loss": result.history[-1] if result.history else None,
+                          "seconds": round(result.seconds, 1)}, indent=2))
+    elif func is inpaint_image:
+        print(f"inpainted a {result.size[0]}x{result.size[1]} image: {args['save_result']}")
     elif func is sample_cmd:
         print(f"inpainted {len(result)} images")
     else:

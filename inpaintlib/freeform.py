@@ -33,6 +33,7 @@ from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from .freeform_data import MASK_KINDS, InpaintingDataset, check_coverage
 from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
 from .train import _progress, ema_decay_at, lr_at, update_ema
+from . import distributed as dist
 from .utils import check_writable_dir, resolve_device
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
@@ -363,6 +364,7 @@ class InpaintingTrainConfig:
     mask_kinds: tuple = MASK_KINDS
     coverage: tuple = (0.1, 0.5)
     amp: bool = True
+    save_every_n_steps: int | None = 500
 
     def __post_init__(self):
         for name in ("num_epochs", "batch_size", "image_size", "save_every_n_epochs"):
@@ -372,6 +374,10 @@ class InpaintingTrainConfig:
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
                                            or self.max_steps < 1):
             raise ValueError(f"max_steps must be None or an int >= 1, got {self.max_steps!r}")
+        if self.save_every_n_steps is not None and (isinstance(self.save_every_n_steps, bool)
+                                                    or not isinstance(self.save_every_n_steps, int)
+                                                    or self.save_every_n_steps < 1):
+            raise ValueError(f"save_every_n_steps must be None or an int >= 1, got {self.save_every_n_steps!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
@@ -392,7 +398,7 @@ class InpaintingTrainConfig:
 
 
 # train_config keys that may differ when a run is resumed (they extend or reschedule it)
-RESUMABLE_CHANGES = {"num_epochs", "max_steps", "save_every_n_epochs", "dataset_path", "amp"}
+RESUMABLE_CHANGES = {"num_epochs", "max_steps", "save_every_n_epochs", "save_every_n_steps", "dataset_path", "amp"}
 
 
 @dataclass
@@ -404,6 +410,8 @@ class InpaintingTrainResult:
     steps_per_epoch: int
     history: list = field(default_factory=list)  # the loss of every optimizer step of the run, resumed ones included
     seconds: float = 0.0
+    model: nn.Module | None = field(default=None, repr=False)  # the trained network (this rank's copy)
+    ema_model: nn.Module | None = field(default=None, repr=False)  # its EMA, the weights inpaint_image uses
 
     @property
     def losses(self) -> list:
@@ -413,22 +421,34 @@ class InpaintingTrainResult:
 class EpochBatches(torch.utils.data.Sampler):
     """Batches of a seeded permutation per epoch: epoch e's order depends only on (seed, e), so a
     run resumed mid-epoch replays the same order from batch ``skip`` on. The last partial batch is
-    dropped."""
+    dropped.
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    Under torchrun (``world_size`` > 1) every rank draws the same permutation, cuts it into global
+    batches of ``batch_size x world_size`` and takes every ``world_size``-th index of each, from
+    ``rank`` on: the rule of torch's ``DistributedSampler``, kept here because it must also skip
+    the batches a resumed run has already seen."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.skip = 0, 0
 
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n // (self.batch_size * self.world_size)
+
     def __len__(self) -> int:
-        return self.n // self.batch_size - self.skip
+        return self.batches_per_epoch - self.skip
 
     def __iter__(self):
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        for k in range(self.skip, self.n // self.batch_size):
-            yield order[k * self.batch_size:(k + 1) * self.batch_size].tolist()
+        span = self.batch_size * self.world_size
+        for k in range(self.skip, self.batches_per_epoch):
+            yield order[k * span:(k + 1) * span][self.rank::self.world_size].tolist()
 
 
-def hole_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, generator, autocast) -> torch.Tensor:
+def hole_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, generator, autocast,
+              pred: str | None = None) -> torch.Tensor:
     """The guide's loss on one batch: the prediction error (eps, or x0 / v per ``config.pred``)
     inside the hole only, averaged over the hole's pixels: L = sum(M (net - target)^2) / (C sum(M)),
     M = hole (module docstring)."""
@@ -439,7 +459,7 @@ def hole_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, keep: torch.Tens
     x_t = schedule.q_sample(x0, t, eps)  # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
     with autocast():
         out = model(x_t, t, y=x0 * keep, hole=hole)  # sees keep * x_0 + hole * x_t, and the mask
-    target = schedule.target(model.config.pred, x0, eps, t)
+    target = schedule.target(pred or model.config.pred, x0, eps, t)  # pred: for a DDP-wrapped model
     return (hole * (out.float() - target) ** 2).sum() / (C * hole.sum()).clamp(min=1.0)
 
 
@@ -489,8 +509,8 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
                      image_size: int = 128, save_every_n_epochs: int = 100, *, preset=None, device=None,
                      max_steps: int | None = None, seed: int = 0, ema_decay: float = 0.999, warmup_steps: int = 100,
                      clip_grad: float = 1.0, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5), amp: bool = True,
-                     resume: bool = False, overwrite: bool = False, num_workers: int | None = None,
-                     progress: bool = True) -> InpaintingTrainResult:
+                     save_every_n_steps: int | None = 500, resume: bool = False, overwrite: bool = False,
+                     num_workers: int | None = None, progress: bool = True) -> InpaintingTrainResult:
     """Train an ``InpaintingUNET`` on the images under ``dataset_path`` (the guide's loop).
 
     Each step: a batch of images with random free-form masks (``InpaintingDataset``), t ~ U{0..T-1},
@@ -502,10 +522,12 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
 
     dataset_path         folder of images (searched recursively)
     checkpoint_path      the checkpoint file; with no suffix, ".pt" is appended ('checkpoints/model'
-                         -> 'checkpoints/model.pt'). It holds model, ema, optimizer, rng, step and the
-                         configurations, written atomically every ``save_every_n_epochs`` epochs and
-                         at the end. An existing file is refused unless ``resume`` (continue it; same
-                         arguments, except num_epochs, max_steps, save_every_n_epochs, dataset_path,
+                         -> 'checkpoints/model.pt'). It holds model, ema, optimizer, every rank's RNG
+                         state, step and the configurations, written atomically every
+                         ``save_every_n_epochs`` epochs, every ``save_every_n_steps`` optimizer steps
+                         (None: only at epoch boundaries) and at the end. An existing file is refused
+                         unless ``resume`` (continue it exactly, mid-epoch too; same arguments, except
+                         num_epochs, max_steps, save_every_n_epochs, save_every_n_steps, dataset_path,
                          amp) or ``overwrite`` (start afresh). resume=True with no file starts afresh.
     num_epochs, batch_size, lr, image_size, save_every_n_epochs   the guide's arguments
     preset               None (the guide's model), "small", "tiny", or a FreeformConfig / dict; a
@@ -514,6 +536,11 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     device               None: the best CUDA device, else the CPU
     num_workers          DataLoader workers (None: 4 on CUDA, else 0)
     Returns an ``InpaintingTrainResult`` (checkpoint path, step, loss history, seconds).
+
+    Several processes: under ``torchrun --nproc_per_node=N`` each process takes the GPU of its
+    LOCAL_RANK (NCCL; gloo on the CPU), DistributedDataParallel averages the gradients, and only
+    rank 0 writes the checkpoint. ``batch_size`` is per process: one optimizer step sees
+    batch_size x N images, and an epoch has N times fewer steps.
     """
     for name, value in (("resume", resume), ("overwrite", overwrite), ("progress", progress)):
         if not isinstance(value, bool):
@@ -521,7 +548,8 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     if resume and overwrite:
         raise ValueError("resume and overwrite cannot both be True")
     cfg = InpaintingTrainConfig(str(dataset_path), num_epochs, batch_size, lr, image_size, save_every_n_epochs,
-                                max_steps, seed, ema_decay, warmup_steps, clip_grad, mask_kinds, coverage, amp)
+                                max_steps, seed, ema_decay, warmup_steps, clip_grad, mask_kinds, coverage, amp,
+                                save_every_n_steps)
     model_cfg = _model_config_for(preset, image_size)
     ckpt_path = checkpoint_file(checkpoint_path)
     if ckpt_path.is_dir():
@@ -533,29 +561,50 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
                                     or num_workers < 0):
         raise ValueError(f"num_workers must be None or an int >= 0, got {num_workers!r}")
-    device = resolve_device(device)
+    info, device = dist.setup_distributed(resolve_device(device))
+    try:
+        return _train_inpainting(cfg, model_cfg, ckpt_path, info, device, resume, num_workers, progress)
+    finally:
+        dist.cleanup(info)
+
+
+def _gather_states(state: torch.Tensor, info: dist.DistInfo) -> list:
+    """Every rank's copy of a CPU RNG state tensor, in rank order (on every rank)."""
+    if not info.enabled:
+        return [state]
+    states = [None] * info.world_size
+    torch.distributed.all_gather_object(states, state)
+    return states
+
+
+def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckpt_path: Path, info: dist.DistInfo,
+                      device, resume: bool, num_workers, progress: bool) -> InpaintingTrainResult:
     num_workers = (4 if device.type == "cuda" else 0) if num_workers is None else num_workers
-
-    dataset = InpaintingDataset(dataset_path, image_size, cfg.mask_kinds, cfg.coverage, seed=seed)
-    steps_per_epoch = len(dataset) // batch_size
+    dataset = InpaintingDataset(cfg.dataset_path, cfg.image_size, cfg.mask_kinds, cfg.coverage, seed=cfg.seed)
+    sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world_size)
+    steps_per_epoch = sampler.batches_per_epoch
     if steps_per_epoch < 1:
-        raise ValueError(f"batch_size ({batch_size}) is larger than the dataset ({len(dataset)} images in "
-                         f"{str(dataset_path)!r})")
-    total_steps = num_epochs * steps_per_epoch if max_steps is None else min(max_steps, num_epochs * steps_per_epoch)
-    sampler = EpochBatches(len(dataset), batch_size, seed)
+        raise ValueError(f"batch_size ({cfg.batch_size}) x processes ({info.world_size}) is larger than the "
+                         f"dataset ({len(dataset)} images in {cfg.dataset_path!r})")
+    total_steps = cfg.num_epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total_steps = min(cfg.max_steps, total_steps)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                         pin_memory=device.type == "cuda")
+                                         pin_memory=device.type == "cuda", persistent_workers=False)
 
-    torch.manual_seed(seed)  # weight init and dropout
-    noise_gen = torch.Generator(device=device)  # t and eps
-    noise_gen.manual_seed(seed + 1)
+    torch.manual_seed(cfg.seed)  # weight init (the same on every rank) and, with one process, dropout
+    noise_gen = torch.Generator(device=device)  # t and eps: a stream per rank
+    noise_gen.manual_seed(cfg.seed + 1 + 1000 * info.rank)
     model = InpaintingUNET(model_cfg).to(device)
+    if info.enabled:
+        torch.manual_seed(cfg.seed + 1000 * info.rank)  # dropout: a stream per rank
     ema_model = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    net = dist.wrap_model(model, info, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     schedule = NoiseSchedule(model_cfg.T, model_cfg.schedule).to(device)
     autocast, scaler = _amp_context(device, cfg.amp)
     step, history = 0, []
-    if resume and ckpt_path.exists():
+    if ckpt_path.exists() and resume:
         ckpt = load_checkpoint(ckpt_path, kind="freeform", map_location=device)
         _check_resume(ckpt, cfg, model_cfg, ckpt_path)
         model.load_state_dict(ckpt["model"])
@@ -564,35 +613,53 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
         step = int(ckpt["step"])
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        noise_gen.set_state(ckpt["rng"]["noise"].cpu())
+        rng = ckpt["rng"]
+        ranks = rng.get("ranks", [{"torch": rng["torch"], "noise": rng["noise"]}])
+        if len(ranks) == info.world_size:  # the same number of processes: continue every stream exactly
+            torch.set_rng_state(ranks[info.rank]["torch"].cpu())
+            noise_gen.set_state(ranks[info.rank]["noise"].cpu())
         history = ckpt["loss_history"].tolist()[:step]
 
     def save() -> None:
+        """Write the checkpoint (collective under torchrun: every rank's RNG state goes in; rank 0 writes)."""
+        torch_states = _gather_states(torch.get_rng_state(), info)
+        noise_states = _gather_states(noise_gen.get_state().cpu(), info)
+        if not info.is_main:
+            return
         state = {"format": FORMAT, "version": VERSION, "kind": "freeform", "model_config": model_cfg.to_dict(),
-                 "train_config": asdict(cfg), "step": step, "model": model.state_dict(),
-                 "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu()},
+                 "train_config": asdict(cfg), "world_size": info.world_size, "step": step,
+                 "model": model.state_dict(), "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "rng": {"torch": torch_states[0], "noise": noise_states[0],
+                         "ranks": [{"torch": a, "noise": b} for a, b in zip(torch_states, noise_states)]},
                  "loss_history": torch.tensor(history, dtype=torch.float32)}
         if scaler is not None:
             state["scaler"] = scaler.state_dict()
         atomic_save(state, ckpt_path)
 
     params, ema_params = list(model.parameters()), list(ema_model.parameters())
-    bar = _progress(total_steps, step, progress)
+    bar = _progress(total_steps, step, progress and info.is_main)
     bar.set_description("train_inpainting")
     pending = []  # losses not yet moved to the host (one sync every 25 steps)
 
     def flush() -> None:
+        """Move the buffered losses to the host (mean over ranks), check them, log them."""
         if not pending:
             return
-        for s, value in zip(range(step - len(pending) + 1, step + 1), torch.stack(pending).tolist()):
+        values = dist.all_mean(torch.stack(pending), info).tolist()
+        for s, value in zip(range(step - len(pending) + 1, step + 1), values):
             if not math.isfinite(value):
                 raise FloatingPointError(f"training stopped: the loss became {value} at optimizer step {s}; "
                                          f"{str(ckpt_path)!r} keeps the last saved state")
             history.append(value)
         pending.clear()
         bar.set_postfix(loss=f"{history[-1]:.4f}")
+
+    def save_due() -> bool:
+        if step >= total_steps:
+            return False  # the final save follows the loop
+        if cfg.save_every_n_steps is not None and step % cfg.save_every_n_steps == 0:
+            return True
+        return step % steps_per_epoch == 0 and (step // steps_per_epoch) % cfg.save_every_n_epochs == 0
 
     t_start = time.perf_counter()
     model.train()
@@ -605,7 +672,7 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
                 group["lr"] = lr_at(step, cfg)
             x0 = batch["image"].to(device, non_blocking=True)
             keep = batch["mask"].to(device, non_blocking=True)
-            loss = hole_loss(model, schedule, x0, keep, noise_gen, autocast)
+            loss = hole_loss(net, schedule, x0, keep, noise_gen, autocast, model_cfg.pred)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -625,16 +692,18 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
             bar.update(1)
             if len(pending) >= 25:
                 flush()
+            if save_due():
+                flush()
+                save()
             if step >= total_steps:
                 break
-        flush()
-        if step % steps_per_epoch == 0 and (step // steps_per_epoch) % save_every_n_epochs == 0 and step < total_steps:
-            save()
     flush()
     bar.close()
     save()
+    dist.barrier(info)
     return InpaintingTrainResult(checkpoint=ckpt_path, step=step, steps_per_epoch=steps_per_epoch,
-                                 history=list(history), seconds=time.perf_counter() - t_start)
+                                 history=list(history), seconds=time.perf_counter() - t_start,
+                                 model=model, ema_model=ema_model)
 
 
 # ----------------------------------------------------------------------------------------------
