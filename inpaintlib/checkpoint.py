@@ -18,7 +18,7 @@ FORMAT, VERSION = "inpaintlib", 1
 
 
 def atomic_save(obj, path) -> Path:
-    """torch.save to a temporary file in the same folder, flush + fsync, then rename over ``path``.
+    """torch.save to a temporary file in the same folder, flush + fsync, rename over ``path``, fsync the folder.
     A run killed at any moment leaves either the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,11 +29,22 @@ def atomic_save(obj, path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)  # make the rename itself durable
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a folder; its rename is durable enough
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path, kind: str | None = None, map_location="cpu") -> dict:
