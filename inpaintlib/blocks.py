@@ -71,13 +71,17 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
+        # Without autograd (sampling, the self-conditioning pass) the block's own fresh intermediates
+        # are overwritten in place: the same values bit for bit, fewer large allocations.
+        inplace = not torch.is_grad_enabled()
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         if self.time_proj is not None:
             if temb is None:
                 raise ValueError("temb (the time embedding) is required by a ResBlock built with time_dim")
-            h = h + self.time_proj(F.silu(temb))[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(self.dropout(h))))
-        return h + self.skip(x)
+            shift = self.time_proj(F.silu(temb))[:, :, None, None]
+            h = h.add_(shift) if inplace else h + shift
+        h = self.conv2(F.silu(self.norm2(self.dropout(h)), inplace=inplace))
+        return h.add_(self.skip(x)) if inplace else h + self.skip(x)
 
 
 class Attention(nn.Module):

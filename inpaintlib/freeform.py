@@ -34,6 +34,7 @@ from .freeform_data import MASK_KINDS, InpaintingDataset, check_coverage
 from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
 from .train import _progress, ema_decay_at, lr_at, update_ema
 from . import distributed as dist
+from .accel import amp_context
 from .utils import check_writable_dir, resolve_device
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
@@ -493,18 +494,6 @@ def _plain(value):
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
-def _amp_context(device: torch.device, enabled: bool):
-    """(autocast factory, GradScaler or None): bf16 autocast where supported, else fp16 with a
-    GradScaler; on CUDA only. Elsewhere a no-op context and no scaler."""
-    import contextlib
-
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
-
-
 def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size: int, lr: float = 1e-4,
                      image_size: int = 128, save_every_n_epochs: int = 100, *, preset=None, device=None,
                      max_steps: int | None = None, seed: int = 0, ema_decay: float = 0.999, warmup_steps: int = 100,
@@ -602,7 +591,7 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
     net = dist.wrap_model(model, info, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     schedule = NoiseSchedule(model_cfg.T, model_cfg.schedule).to(device)
-    autocast, scaler = _amp_context(device, cfg.amp)
+    autocast, scaler = amp_context(device, cfg.amp)
     step, history = 0, []
     if ckpt_path.exists() and resume:
         ckpt = load_checkpoint(ckpt_path, kind="freeform", map_location=device)

@@ -87,8 +87,15 @@ class NoiseSchedule:
         """alpha_bar_t gathered for a batch of integer timesteps, shape (B, 1, 1, 1).
         t = -1 means "before the first step": alpha_bar = 1 (the clean image)."""
         t = torch.as_tensor(t, device=self.alpha_bar.device).long().reshape(-1)
-        table = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar])  # index 0 <-> t = -1
-        return table[t + 1].reshape(-1, 1, 1, 1)
+        return self._padded_alpha_bar()[t + 1].reshape(-1, 1, 1, 1)
+
+    def _padded_alpha_bar(self) -> torch.Tensor:
+        """[1, alpha_bar_0, ..., alpha_bar_{T-1}] (index 0 <-> t = -1), built once per alpha_bar tensor
+        rather than at every call (the sampler gathers from it several times per step)."""
+        if getattr(self, "_padded_source", None) is not self.alpha_bar:
+            self._padded = torch.cat([self.alpha_bar.new_ones(1), self.alpha_bar])
+            self._padded_source = self.alpha_bar
+        return self._padded
 
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         """SNR_t = alpha_bar_t / (1 - alpha_bar_t), shape (B, 1, 1, 1)."""

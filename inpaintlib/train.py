@@ -11,10 +11,12 @@ then gradient accumulation, clipping, a linearly warmed-up LR, Adam, and an EMA 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ import torch
 
 from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from . import distributed as dist
+from .accel import amp_context, cuda_tf32, resolve_amp
 from .data import TensorBatches, center_hole, load_mnist, load_test_images, to_model, to_unit
 from .model import CONDITIONS, DenoiserUNet, ModelConfig
 from .sampling import inpaint
@@ -152,9 +155,11 @@ def training_holes(cfg: TrainConfig, batch: int, generator, device) -> torch.Ten
     return torch.where(use_random, random_box_holes(batch, 28, generator, device), hole)
 
 
-def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, generator, raw=None) -> torch.Tensor:
+def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, generator, raw=None,
+                   autocast=contextlib.nullcontext) -> torch.Tensor:
     """The weighted denoising loss of one micro-batch (see the module docstring). ``raw`` is the
-    unwrapped network for the gradient-free self-conditioning pass (when ``model`` is DDP)."""
+    unwrapped network for the gradient-free self-conditioning pass (when ``model`` is DDP);
+    ``autocast`` a context factory for the network's forward passes (mixed precision on CUDA)."""
     B, device = x0.shape[0], x0.device
     t = torch.randint(0, schedule.T, (B,), generator=generator, device=device)
     eps = torch.randn(x0.shape, generator=generator, device=device)
@@ -168,9 +173,12 @@ def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, g
         use = torch.rand(B, generator=generator, device=device) < 0.5
         if use.any():
             with torch.no_grad():
-                out = (raw or model)(x_t[use], t[use], None, y[use], hole[use])
+                with autocast():
+                    out = (raw or model)(x_t[use], t[use], None, y[use], hole[use])
                 x0_prev[use] = schedule.to_x0_eps(cfg.pred, x_t[use], t[use], out.float())[0]
-    out = model(x_t, t, x0_prev, y, hole).float()
+    with autocast():
+        out = model(x_t, t, x0_prev, y, hole)
+    out = out.float()
     target = schedule.target(cfg.pred, x0, eps, t)
     w_t = (1.0 / (cfg.p2_k + schedule.snr(t))) ** cfg.p2_gamma if cfg.p2_gamma > 0 else 1.0
     w_pix = 1.0 + (cfg.hole_weight - 1.0) * hole
@@ -193,6 +201,46 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     if cfg.warmup_steps <= 0:
         return cfg.lr
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
+def train_step(net, model, optimizer, schedule: NoiseSchedule, cfg: TrainConfig, batch_iter, noise_gen, step: int,
+               params: list, ema_params: list, autocast=contextlib.nullcontext, scaler=None) -> torch.Tensor:
+    """One optimizer step of ``train``: set the warmed-up LR, take ``grad_accum`` micro-batches from
+    ``batch_iter`` (loss and backward each; DDP all-reduces on the last only), clip, Adam, EMA.
+
+    ``net`` is the network to train through (DDP-wrapped or compiled, else ``model`` itself);
+    ``model`` the plain one (self-conditioning pass). ``scaler``: a GradScaler (fp16 autocast).
+    Returns the step's loss as a device tensor (not synced to the host)."""
+    lr_now = lr_at(step, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = lr_now
+    total = torch.zeros((), device=params[0].device)
+    for micro in range(cfg.grad_accum):
+        x0 = next(batch_iter)
+        hole = training_holes(cfg, x0.shape[0], noise_gen, x0.device)
+        with dist.no_sync(net, skip=micro + 1 < cfg.grad_accum):
+            loss = diffusion_loss(net, schedule, cfg, x0, hole, noise_gen, raw=model, autocast=autocast)
+            loss = loss / cfg.grad_accum
+            (loss if scaler is None else scaler.scale(loss)).backward()
+        total += loss.detach()
+    apply_gradients(optimizer, params, cfg.clip_grad, scaler)
+    update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
+    return total
+
+
+def apply_gradients(optimizer, params: list, clip_grad: float, scaler=None) -> None:
+    """The end of an optimizer step: unscale (fp16 GradScaler), clip the gradient norm at
+    ``clip_grad`` (0 = off), step, zero the gradients."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients
+    if clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip_grad)
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
+        scaler.update()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path:
@@ -225,7 +273,7 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
           data_root: str = "data", device=None, cond: str = "none", max_steps: int | None = None,
           train_subset: int | None = None, resume: bool = False, overwrite: bool = False,
           schedule: str = "linear", base_channels: int = 32, train_holes: str = "center",
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, amp: bool | None = None, compile: bool = False) -> TrainResult:
     """Train the MNIST centre-hole diffusion model; write last.pt, panels and the loss history.
 
     The keyword arguments are the design document's training command (see ``TrainConfig`` for each
@@ -233,6 +281,13 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
     ``device`` (None: CUDA if available, else CPU), ``cond``, ``max_steps``, ``train_subset``,
     ``resume`` (continue from out_dir/last.pt; its config must match), ``overwrite`` (replace an
     existing last.pt instead of refusing), ``schedule``, ``base_channels``, ``train_holes``.
+
+    Speed (CUDA only; on the CPU nothing changes, results stay bit for bit those of earlier runs):
+    ``amp`` autocast in bf16, or fp16 with a GradScaler on GPUs without bf16 (None: on for CUDA),
+    with the network in channels_last under autocast, and TF32 matmuls and convolutions.
+    ``compile`` wraps the network in ``torch.compile`` (off by default: the first steps wait for
+    the compilation; see the README's Performance section). Neither is part of the saved config.
+    The batches stay on the device (``TensorBatches``): no host-to-device copy per step.
     """
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, steps=steps, sample_every=sample_every,
                       sample_steps=sample_steps, center_box=center_box, dc_repeats=dc_repeats,
@@ -241,14 +296,20 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
                       self_cond=self_cond, eta=eta, coord_conv=coord_conv, grad_accum=grad_accum, cond=cond,
                       max_steps=max_steps, train_subset=train_subset, schedule=schedule,
                       base_channels=base_channels, train_holes=train_holes)
-    info, device = dist.setup_distributed(resolve_device(device))
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile must be True or False, got {compile!r}")
+    device = resolve_device(device)
+    amp = resolve_amp(amp, device)
+    info, device = dist.setup_distributed(device)
     try:
-        return _train(cfg, info, device, out_dir, data_root, resume, overwrite, progress)
+        with cuda_tf32(device):
+            return _train(cfg, info, device, out_dir, data_root, resume, overwrite, progress, amp, compile)
     finally:
         dist.cleanup(info)
 
 
-def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, resume, overwrite, progress):
+def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, resume, overwrite, progress,
+           amp: bool = False, compile: bool = False):
     out = check_writable_dir(out_dir, "out_dir")
     ckpt_path, history_path = out / "last.pt", out / "history.csv"
     if ckpt_path.exists() and not (resume or overwrite):
@@ -268,12 +329,19 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
 
     torch.manual_seed(cfg.seed)  # weight init: the same on every rank
     model = DenoiserUNet(cfg.model_config()).to(device)
+    autocast, scaler = amp_context(device, amp)
+    if amp:  # tensor-core convolutions read NHWC; the weights' values and names are unchanged
+        model = model.to(memory_format=torch.channels_last)
     ema_model = copy.deepcopy(model).eval().requires_grad_(False)
     torch.manual_seed(cfg.seed + info.rank)  # dropout
     data_gen = torch.Generator().manual_seed(cfg.seed)  # batch order (CPU), the same on every rank
     noise_gen = torch.Generator(device=device)  # t, eps, self-cond coin flips, holes: per rank
     noise_gen.manual_seed(cfg.seed + 1 + 1000 * info.rank)
     net = dist.wrap_model(model, info, device)
+    raw = model  # the self-conditioning pass (no gradient) skips DDP
+    if compile:
+        net = torch.compile(net)
+        raw = net if net._orig_mod is model else torch.compile(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
     batches = TensorBatches(images, cfg.batch_size, data_gen, device, info.rank, info.world_size)
@@ -292,6 +360,8 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
         model.load_state_dict(ckpt["model"])
         ema_model.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
         step = ckpt["step"]
         if ckpt["train_config"].get("world_size", 1) == info.world_size:  # else: fresh per-rank streams
             torch.set_rng_state(ckpt["rng"]["torch"].cpu())
@@ -306,14 +376,19 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
         generator's state before the permutation of the epoch ``step_now`` is in (resuming replays it)."""
         if not info.is_main:
             return
-        atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist",
-                     "model_config": cfg.model_config().to_dict(),
-                     "train_config": {**asdict(cfg), "world_size": info.world_size},
-                     "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
-                     "optimizer": optimizer.state_dict(),
-                     "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
-                             "data_epoch_start": epoch_start_state}}, ckpt_path)
+        state = {"format": FORMAT, "version": VERSION, "kind": "mnist",
+                 "model_config": cfg.model_config().to_dict(),
+                 "train_config": {**asdict(cfg), "world_size": info.world_size},
+                 "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
+                 "optimizer": optimizer.state_dict(),
+                 "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
+                         "data_epoch_start": epoch_start_state}}
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        # the history first: a kill between the two writes leaves a history with extra rows, which
+        # resuming cuts at the checkpoint's step, never one with missing rows
         write_history(history_path, history)
+        atomic_save(state, ckpt_path)
 
     params, ema_params = list(model.parameters()), list(ema_model.parameters())
     bar = _progress(total_steps, step, progress and info.is_main)
@@ -345,21 +420,8 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
             if step >= total_steps:
                 break
             lr_now = lr_at(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_now
-            total = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum):
-                x0 = next(batch_iter)
-                hole = training_holes(cfg, x0.shape[0], noise_gen, device)
-                with dist.no_sync(net, skip=micro + 1 < cfg.grad_accum):
-                    loss = diffusion_loss(net, schedule, cfg, x0, hole, noise_gen, raw=model) / cfg.grad_accum
-                    loss.backward()
-                total += loss.detach()
-            if cfg.clip_grad > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
+            total = train_step(net, raw, optimizer, schedule, cfg, batch_iter, noise_gen, step, params, ema_params,
+                               autocast, scaler)
             step += 1
             pending.append((step, lr_now, total))
             bar.update(1)
@@ -394,6 +456,8 @@ def write_history(path: Path, history: list) -> None:
         writer = csv.DictWriter(fh, fieldnames=["step", "loss", "lr"])
         writer.writeheader()
         writer.writerows(history)
+        fh.flush()
+        os.fsync(fh.fileno())
     tmp.replace(path)
 
 

@@ -1,0 +1,79 @@
+"""Speed settings shared by training and sampling: mixed precision, TF32, channels_last.
+
+What each one does, and where it is on by default:
+    autocast        CUDA only: convolutions and matmuls in bf16 where the GPU supports it
+                    (Ampere and newer), else fp16 (T4-class GPUs), with a GradScaler when training
+                    in fp16 (``amp_context``, shared by ``train`` and ``train_inpainting``).
+    TF32            CUDA only: fp32 matmuls and convolutions on tensor cores (Ampere and newer);
+                    set for the duration of a call and restored afterwards.
+Training (``train``, ``train_inpainting``) uses autocast and TF32 on CUDA by default; ``inpaint``
+only when asked (``amp=True``), so that its default result on a GPU is the plain fp32 loop's.
+    channels_last   NHWC activations and weights. On CUDA with autocast (tensor-core kernels read
+                    NHWC). On the CPU for sampling only: oneDNN's NHWC convolutions ran a forward
+                    pass 1.1x to 1.6x faster on each network of this package (one thread, during
+                    development; ``benchmarks/speed.py`` measures the whole sampler).
+                    CPU training keeps NCHW, so its results stay bit for bit those of earlier runs.
+None of these changes a parameter's name or shape: checkpoints are the same either way.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from itertools import chain
+
+import torch
+
+
+def amp_context(device, enabled: bool = True):
+    """(autocast factory, GradScaler or None) for ``device``: bf16 autocast on CUDA where supported,
+    else fp16 with a GradScaler; a no-op context and no scaler on the CPU or when not ``enabled``."""
+    device = torch.device(device)
+    if not enabled or device.type != "cuda":
+        return nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def resolve_amp(amp, device) -> bool:
+    """``amp`` None means: on for CUDA, off elsewhere. Anything but None/True/False is refused."""
+    if amp is not None and not isinstance(amp, bool):
+        raise ValueError(f"amp must be None (auto: on for CUDA), True or False, got {amp!r}")
+    return torch.device(device).type == "cuda" if amp is None else amp and torch.device(device).type == "cuda"
+
+
+@contextmanager
+def cuda_tf32(device, enabled: bool = True):
+    """TF32 for fp32 matmuls and cuDNN convolutions on CUDA while inside; the flags are restored on exit."""
+    if torch.device(device).type != "cuda" or not enabled:
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@contextmanager
+def channels_last(model: torch.nn.Module, enabled: bool = True):
+    """Hold ``model``'s 4-D weights in channels_last (NHWC) while inside; on exit every parameter
+    and buffer gets back its original tensor, untouched (values, strides and storage)."""
+    swapped = []
+    if enabled:
+        with torch.no_grad():
+            for tensor in chain(model.parameters(), model.buffers()):
+                if tensor.dim() == 4 and not tensor.is_contiguous(memory_format=torch.channels_last):
+                    swapped.append((tensor, tensor.data))
+                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    try:
+        yield model
+    finally:
+        for tensor, original in swapped:
+            tensor.data = original
+
+
+def sampling_channels_last(device, amp: bool) -> bool:
+    """Whether sampling runs in channels_last: always on the CPU (measured faster), with autocast on CUDA."""
+    kind = torch.device(device).type
+    return kind == "cpu" or (kind == "cuda" and amp)
