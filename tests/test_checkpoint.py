@@ -62,3 +62,21 @@ def test_wrong_kind_and_mismatched_weights(tmp_path):
     torch.save(ckpt, tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="mismatch.pt.*do not fit"):
         load_model(tmp_path / "mismatch.pt")
+
+
+def test_shipped_mnist_models_load_with_their_configs():
+    """pretrained("mnist") is the design's cond="none" model, "mnist-mask" the cond="mask" one; both
+    small (fp16 EMA weights only) and both keep known pixels exactly on real digits."""
+    import inpaintlib
+    from inpaintlib import center_hole, inpaint, load_model, load_test_images
+
+    images, _ = load_test_images("data", n=2)
+    hole = center_hole(28, 12)
+    for name, cond in (("mnist", "none"), ("mnist-mask", "mask")):
+        path = inpaintlib.pretrained(name)
+        assert path.stat().st_size < 5e6
+        model = load_model(path, device="cpu")
+        assert model.config.cond == cond and model.config.image_size == 28
+        out = inpaint(model, images, hole, steps=3, seed=0)
+        assert torch.equal(out * (1 - hole), images * (1 - hole))
+        assert not torch.equal(out, images * (1 - hole))  # the hole was filled
