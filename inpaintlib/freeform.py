@@ -32,7 +32,7 @@ from .blocks import Attention, ResBlock, group_count, time_mlp
 from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from .freeform_data import MASK_KINDS, InpaintingDataset, check_coverage
 from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
-from .train import _progress, ema_decay_at, lr_at, update_ema
+from .train import _progress, apply_gradients, ema_decay_at, lr_at, update_ema
 from . import distributed as dist
 from .accel import amp_context
 from .utils import check_writable_dir, resolve_device
@@ -662,19 +662,8 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
             x0 = batch["image"].to(device, non_blocking=True)
             keep = batch["mask"].to(device, non_blocking=True)
             loss = hole_loss(net, schedule, x0, keep, noise_gen, autocast, model_cfg.pred)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if cfg.clip_grad > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            apply_gradients(optimizer, params, cfg.clip_grad, scaler)  # unscale, clip, step, zero the grads
             update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
             step += 1
             pending.append(loss.detach())
