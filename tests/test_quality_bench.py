@@ -1,0 +1,159 @@
+"""benchmarks/quality.py: its baselines, its references, the target check and one small end-to-end run."""
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import cv2  # noqa: F401  a test requirement (opencv-python-headless): a missing one must fail CI, not skip
+import pytest
+import torch
+
+from inpaintlib import center_hole
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["quality_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def strokes(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 28, 28, generator=g) > 0.7).float()
+
+
+def test_baselines_keep_the_known_pixels_and_fill_only_the_hole(quality):
+    images, hole = strokes(6), center_hole(28, 12)
+    train = strokes(40, seed=1)
+    for out in (quality.zero_fill(images, hole), quality.mean_fill(images, hole, train.mean(0)),
+                quality.opencv_fill(images, hole, "telea"), quality.opencv_fill(images, hole, "ns"),
+                quality.knn_fill(images, hole, train, 1, "cpu"), quality.knn_fill(images, hole, train, 10, "cpu")):
+        assert out.shape == images.shape
+        assert torch.equal(out * (1 - hole), images * (1 - hole))
+        assert 0 <= out.min() and out.max() <= 1
+    assert torch.equal(quality.zero_fill(images, hole) * hole, torch.zeros_like(images))
+    assert torch.allclose(quality.mean_fill(images, hole, train.mean(0)) * hole, train.mean(0) * hole)
+
+
+def test_opencv_fills_a_flat_image_with_its_own_value(quality):
+    flat = torch.full((2, 1, 28, 28), 0.6)
+    # Navier-Stokes reproduces the level; Telea's weighted average of its u8 estimates drifts by a few levels
+    for method, levels in (("ns", 1), ("telea", 4)):
+        out = quality.opencv_fill(flat, center_hole(28, 12), method)
+        assert torch.allclose(out, torch.full_like(out, 153 / 255), atol=levels / 255 + 1e-6)
+
+
+def test_nearest_neighbour_finds_an_image_that_is_in_the_training_set(quality):
+    train, hole = strokes(50, seed=2), center_hole(28, 12)
+    queries = train[[3, 17, 41]] * (1 - hole)  # the known pixels of training images, the hole emptied
+    assert torch.equal(quality.knn_fill(queries, hole, train, 1, "cpu", chunk=2), train[[3, 17, 41]])
+    # k=10: the mean of the ten closest, which includes the image itself
+    ten = quality.knn_fill(queries, hole, train, 10, "cpu")
+    known = (hole.flatten() == 0)
+    d = ((train.flatten(1)[:, known][None] - queries.flatten(1)[:, known][:, None]) ** 2).sum(-1)
+    expect = train[d.topk(10, largest=False).indices].mean(1)
+    assert torch.allclose(ten * hole, expect * hole, atol=1e-6)
+
+
+def test_regression_net_learns_the_hole_and_keeps_the_rest(quality):
+    images, hole = strokes(64, seed=3), center_hole(28, 12)
+    net = quality.regression_net("cpu", base_channels=8)
+    before = quality.regression_predict(net.eval(), images[:16], hole)
+    assert torch.equal(before * (1 - hole), images[:16] * (1 - hole))
+    trained = quality.train_regression(images, hole, "cpu", steps=25, batch=16, base_channels=8)
+    with torch.no_grad():
+        after = quality.regression_predict(trained, images[:16], hole)
+    err = lambda out: (((out - images[:16]) ** 2) * hole).sum()  # noqa: E731
+    assert err(after) < 0.9 * err(before.detach())
+
+
+def test_reference_networks_are_reused_only_with_the_same_settings(quality, tmp_path):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return torch.nn.Linear(3, 2)
+
+    path = tmp_path / "net.pt"
+    first, reused = quality.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
+    assert not reused and len(calls) == 1
+    again, reused = quality.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
+    assert reused and len(calls) == 1 and torch.equal(again.weight, first.weight)
+    _, reused = quality.cached(path, {"steps": 6}, build, lambda: torch.nn.Linear(3, 2))
+    assert not reused and len(calls) == 2
+
+
+def _row(method, psnr, identity=0.99, exact=True):
+    return {"method": method, "psnr_hole": psnr, "digit_identity": identity, "known_pixels_exact": exact}
+
+
+def test_target_check_compares_against_the_right_rows(quality):
+    rows = [_row("masked input (zero fill)", 5.5), _row("mean training image", 7.6), _row("OpenCV telea", 7.1),
+            _row("OpenCV ns", 7.5), _row("nearest neighbours k=1", 9.5), _row("nearest neighbours k=10", 11.2),
+            _row("regression U-Net (MMSE reference)", 13.0),
+            _row("m: 50 steps, dc_repeats=1", 10.4, identity=0.96),
+            _row("m: mean of 16 samples (50 steps, dc_repeats=1)", 12.6)]
+    t = quality.check_targets(rows, "m", 50, 1, 16)
+    assert t["single >= best non-learned + 2 dB"] == {"value": 10.4, "threshold": 9.6, "met": True}
+    assert not t["single >= kNN k=1 + 1 dB"]["met"]  # 10.4 < 10.5
+    assert t["single >= MMSE - 3.5 dB"]["met"]
+    assert t["mean of 16 >= MMSE - 0.5 dB"]["met"] and t["mean of 16 > kNN k=10 mean"]["met"]
+    assert t["digit identity of single samples >= 0.95"]["met"]
+    assert t["known pixels equal the input exactly"]["met"]
+    rows[-2]["known_pixels_exact"] = False
+    assert not quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
+
+
+def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root, tmp_path, capsys):
+    args = ["--ckpt", f"tiny={tiny_run.checkpoint}", "--data_root", mnist_root, "--n_test", "24",
+            "--n_diffusion", "10", "--n_posterior", "6", "--steps", "2,3", "--dc_repeats", "1",
+            "--posterior_k", "1,2", "--posterior_steps", "3", "--regression_steps", "2", "--regression_batch", "8", "--regression_channels", "8",
+            "--classifier_epochs", "1", "--n_train", "300", "--batch", "8", "--out_dir", str(tmp_path)]
+    result = quality.main(args)
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    assert saved["n_test"] == 24 and saved["n_diffusion"] == 10 and saved["n_posterior"] == 6
+    assert [r["n_images"] for r in saved["rows_all_test_images"]] == [24] * 8  # ground truth, 6 baselines, MMSE
+    methods = [r["method"] for r in saved["rows"]]
+    assert methods[8:] == ["tiny: 2 steps, dc_repeats=1", "tiny: 3 steps, dc_repeats=1",
+                           "tiny: mean of 1 samples (3 steps, dc_repeats=1)",
+                           "tiny: mean of 2 samples (3 steps, dc_repeats=1)"]
+    by = {r["method"]: r for r in saved["rows"]}
+    assert by["tiny: 3 steps, dc_repeats=1"]["n_images"] == 10 and by["tiny: 3 steps, dc_repeats=1"]["nfe_per_image"] == 3
+    assert by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]["n_images"] == 6
+    assert by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]["nfe_per_image"] == 6
+    assert all(r["known_pixels_exact"] for r in saved["rows"])
+    two = by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]
+    assert two["ideal_gap_db"] == pytest.approx(10 * math.log10(1.5))
+    assert set(saved["targets"]["tiny"]) >= {"single >= kNN k=1 + 1 dB", "mean of 2 >= MMSE - 0.5 dB"}
+    md = (tmp_path / "quality.md").read_text()
+    assert "| tiny: 2 steps, dc_repeats=1 | 10 | 2 |" in md and "Targets for `tiny`" in md
+    assert Path(result["figures"]["tiny"]).exists()
+    # a second run reuses the classifier and the regression U-Net it saved
+    capsys.readouterr()
+    quality.main(args)
+    printed = capsys.readouterr().out
+    assert "(reused" in printed.split("classifier test accuracy")[1].split("\n")[0]
+    assert "(reused" in printed.split("regression U-Net:")[1].split("\n")[0]
+    # a second checkpoint in another process's folder, the references shared, joined into one table
+    other = [*args[:1], f"again={tiny_run.checkpoint}", *args[2:-1], str(tmp_path / "b"), "--cache_dir", str(tmp_path)]
+    quality.main(other)
+    assert "(reused" in capsys.readouterr().out.split("regression U-Net:")[1].split("\n")[0]
+    joined = quality.main(["--merge", str(tmp_path / "quality.json"), str(tmp_path / "b" / "quality.json"),
+                           "--out_dir", str(tmp_path / "joined")])
+    assert [r["method"] for r in joined["rows"]] == methods + [m.replace("tiny", "again") for m in methods[8:]]
+    assert set(joined["targets"]) == {"tiny", "again"}
+    assert "Targets for `again`" in (tmp_path / "joined" / "quality.md").read_text()
+    quality.main([*other[:-3], str(tmp_path / "c"), "--n_posterior", "5"])
+    with pytest.raises(ValueError, match="same numbers of images"):
+        quality.main(["--merge", str(tmp_path / "quality.json"), str(tmp_path / "c" / "quality.json")])
+
+
+def test_quality_script_rejects_a_checkpoint_without_a_name(quality):
+    with pytest.raises(ValueError, match="--ckpt expects name=path"):
+        quality.main(["--ckpt", "just/a/path.pt"])
