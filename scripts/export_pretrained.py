@@ -37,7 +37,6 @@ def export(src, name: str, overwrite: bool = False) -> Path:
 def model_card(name, dst, ckpt, metrics, args) -> str:
     tc, mc = ckpt["train_config"], ckpt["model_config"]
     n_params = sum(v.numel() for v in ckpt["ema"].values())
-    ev = metrics["args"]
     lines = [
         f"# `{name}`: MNIST centre-hole diffusion inpainting model", "",
         f"File: `inpaintlib/weights/{dst.name}` ({dst.stat().st_size / 1e6:.2f} MB, EMA weights in fp16). "
@@ -56,7 +55,53 @@ def model_card(name, dst, ckpt, metrics, args) -> str:
         f"Hardware: {args.hardware}. Wall time: {args.train_seconds / 60:.0f} minutes"
         + (f" ({args.note})" if args.note else "") + ".", "",
         "Exported with:", "",
-        f"    python scripts/export_pretrained.py {args.src} {name} --n_eval {args.n_eval}", "",
+        f"    python scripts/export_pretrained.py {args.src} {name} --n_eval {args.n_eval}"
+        + (f" --quality_json {args.quality_json} --quality_name {args.quality_name}" if args.quality_json else ""), "",
+    ]
+    if args.quality_json:
+        lines += quality_section(args.quality_json, args.quality_name)
+    if metrics is not None:
+        lines += eval_section(dst, metrics)
+    if args.limitations:
+        lines += ["## Limitations", "", args.limitations, ""]
+    return "\n".join(lines)
+
+
+def quality_section(path, model: str) -> list:
+    """The model's rows of benchmarks/quality.py's table, beside the baselines and references on the same images."""
+    q = json.loads(Path(path).read_text())
+    refs = [r for r in q["rows"] if "nfe_per_image" not in r]
+    mine = [r for r in q["rows"] if r["method"].startswith(f"{model}:")]
+    if not mine:
+        raise ValueError(f"--quality_name {model!r}: no rows of that model in {path}")
+    hw = q["hardware"]
+    lines = ["## Quality (benchmarks/quality.py)", "",
+             f"The first {q['n_diffusion']} MNIST test images (posterior means: the first {q['n_posterior']}), 12x12 "
+             f"centre hole, hole-only metrics pooled over images; digit identity read by a CNN of "
+             f"{100 * q['classifier_test_accuracy']:.2f}% test accuracy; {hw['gpu'] or hw['cpu'] + ' CPU'}, "
+             f"torch {hw['torch']}. Command:", "", f"    {q['command']}", "",
+             "| method | NFE/image | PSNR_hole (dB) | L1_hole | digit identity | gap to MMSE (dB) |",
+             "|---|---|---|---|---|---|"]
+    for r in refs + mine:
+        psnr = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole']:.2f}"
+        gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
+        if r.get("ideal_gap_db") is not None:
+            gap += f" (ideal {r['ideal_gap_db']:.2f})"
+        lines.append(f"| {r['method']} | {r.get('nfe_per_image') or ''} | {psnr} | {r['l1_hole']:.4f} | "
+                     f"{r['digit_identity']:.3f} | {gap} |")
+    if model in q["targets"]:
+        lines += ["", "The quality targets, on the same images:", "", "| target | value | threshold | met |",
+                  "|---|---|---|---|"]
+        for name, c in q["targets"][model].items():
+            val = c["value"] if isinstance(c["value"], bool) else f"{c['value']:.3f}"
+            thr = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.3f}"
+            lines.append(f"| {name} | {val} | {thr} | {'yes' if c['met'] else '**no**'} |")
+    return lines + [""]
+
+
+def eval_section(dst, metrics) -> list:
+    ev = metrics["args"]
+    return [
         "## Evaluation (hole-only, pooled over images)", "",
         f"`eval_cmd` on the first {metrics['n_eval']} MNIST test images, 12x12 centre hole, "
         f"{metrics['steps']} DDIM steps, dc_repeats={ev['dc_repeats']}, eta={ev['eta']}, seed={ev['seed']} "
@@ -69,9 +114,6 @@ def model_card(name, dst, ckpt, metrics, args) -> str:
         f"    python -m inpaintlib eval --ckpt inpaintlib/weights/{dst.name} --n_eval {metrics['n_eval']} "
         f"--steps {metrics['steps']} --dc_repeats {ev['dc_repeats']} --batch_size {ev['batch_size']} --seed {ev['seed']}", "",
     ]
-    if args.limitations:
-        lines += ["## Limitations", "", args.limitations, ""]
-    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -84,18 +126,34 @@ def main(argv=None):
     p.add_argument("--train_seconds", type=float, required=True)
     p.add_argument("--note", default="")
     p.add_argument("--limitations", default="")
-    p.add_argument("--n_eval", type=int, default=500)
+    p.add_argument("--n_eval", type=int, default=500, help="eval_cmd images for the card (0: no eval_cmd section)")
+    p.add_argument("--quality_json", default=None, help="a benchmarks/quality.py result holding this model's rows")
+    p.add_argument("--quality_name", default=None, help="the model's name in that result (--ckpt NAME=...)")
+    p.add_argument("--card_only", action="store_true",
+                   help="keep inpaintlib/weights/<name>.pt as it is and only write the card again")
     p.add_argument("--data_root", default="data")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
-    dst = export(args.src, args.name, args.overwrite)
-    metrics = eval_cmd(ckpt=str(dst), batch_size=250, n_eval=args.n_eval, steps=50, dc_repeats=2, seed=123,
-                       data_root=args.data_root, out_dir=f"outputs/{args.name}_eval")
+    if args.quality_json and not args.quality_name:
+        p.error("--quality_json needs --quality_name (the model's name in that file)")
+    if args.quality_json:
+        quality_section(args.quality_json, args.quality_name)  # a bad file or name fails before anything is written
+    if args.card_only:
+        dst = WEIGHTS_DIR / f"{args.name}.pt"
+        if not dst.exists():
+            p.error(f"--card_only: {dst} does not exist; export it first")
+    else:
+        dst = export(args.src, args.name, args.overwrite)
+    metrics = None
+    if args.n_eval > 0:
+        metrics = eval_cmd(ckpt=str(dst), batch_size=250, n_eval=args.n_eval, steps=50, dc_repeats=2, seed=123,
+                           data_root=args.data_root, out_dir=f"outputs/{args.name}_eval")
+        print(json.dumps({k: metrics[k] for k in ("psnr_hole", "l1_hole", "n_eval", "nfe_per_image", "seconds")},
+                         indent=2))
     ckpt = load_checkpoint(dst)
     card = WEIGHTS_DIR / f"{args.name}.md"
     card.write_text(model_card(args.name, dst, ckpt, metrics, args))
-    print(json.dumps({k: metrics[k] for k in ("psnr_hole", "l1_hole", "n_eval", "nfe_per_image", "seconds")}, indent=2))
-    print(f"wrote {dst} and {card}")
+    print(f"wrote {'' if args.card_only else f'{dst} and '}{card}")
 
 
 if __name__ == "__main__":
