@@ -89,8 +89,8 @@ def test_reference_networks_are_reused_only_with_the_same_settings(quality, tmp_
     assert not reused and len(calls) == 2
 
 
-def _row(method, psnr, identity=0.99, exact=True):
-    return {"method": method, "psnr_hole": psnr, "digit_identity": identity, "known_pixels_exact": exact}
+def _row(method, psnr, identity=0.99, exact=True, **kw):
+    return {"method": method, "psnr_hole": psnr, "digit_identity": identity, "known_pixels_exact": exact, **kw}
 
 
 def test_target_check_compares_against_the_right_rows(quality):
@@ -98,14 +98,20 @@ def test_target_check_compares_against_the_right_rows(quality):
             _row("OpenCV ns", 7.5), _row("nearest neighbours k=1", 9.5), _row("nearest neighbours k=10", 11.2),
             _row("regression U-Net (MMSE reference)", 13.0),
             _row("m: 50 steps, dc_repeats=1", 10.4, identity=0.96),
-            _row("m: mean of 16 samples (50 steps, dc_repeats=1)", 12.6)]
+            _row("m: mean of 16 samples (50 steps, dc_repeats=1)", 12.6, gap_to_mmse_db=0.4,
+                 knn10_psnr_same_images=11.0)]
     t = quality.check_targets(rows, "m", 50, 1, 16)
     assert t["single >= best non-learned + 2 dB"] == {"value": 10.4, "threshold": 9.6, "met": True}
     assert not t["single >= kNN k=1 + 1 dB"]["met"]  # 10.4 < 10.5
     assert t["single >= MMSE - 3.5 dB"]["met"]
+    # the mean of 16 is judged against the MMSE and kNN rows of its own images (gap 0.4, kNN 11.0 there)
+    assert t["mean of 16 >= MMSE - 0.5 dB"]["threshold"] == pytest.approx(12.6 + 0.4 - 0.5)
+    assert t["mean of 16 > kNN k=10 mean"]["threshold"] == 11.0
     assert t["mean of 16 >= MMSE - 0.5 dB"]["met"] and t["mean of 16 > kNN k=10 mean"]["met"]
     assert t["digit identity of single samples >= 0.95"]["met"]
     assert t["known pixels equal the input exactly"]["met"]
+    rows[-1]["known_pixels_exact"] = False  # a mean of samples is the script's, not the sampler's output
+    assert quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
     rows[-2]["known_pixels_exact"] = False
     assert not quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
 
