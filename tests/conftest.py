@@ -1,4 +1,6 @@
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,12 @@ def tiny_run(tmp_path_factory, mnist_root):
     result = train(epochs=1, batch_size=16, max_steps=4, sample_every=2, sample_steps=4, steps=50,
                    warmup_steps=2, train_subset=64, base_channels=8, out_dir=str(out), data_root=mnist_root, progress=False)
     return result
+
+
+def load_script(relpath: str, name: str):
+    """Import a script of the repository that is not part of the package (benchmarks/, scripts/)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,8 +1,5 @@
 """scripts/export_pretrained.py: fp16 EMA weights that load_model reads, a card with the quality rows, no overwrite."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,15 +7,12 @@ import torch
 from inpaintlib import load_model
 from inpaintlib.checkpoint import load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture()
 def exporter(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("export_pretrained", REPO / "scripts" / "export_pretrained.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["export_pretrained"] = module
-    spec.loader.exec_module(module)
+    module = load_script("scripts/export_pretrained.py", "export_pretrained")
     monkeypatch.setattr(module, "WEIGHTS_DIR", tmp_path / "weights")
     (tmp_path / "weights").mkdir()
     return module

@@ -1,8 +1,6 @@
 """benchmarks/quality.py: its baselines, its references, the target check and one small end-to-end run."""
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import cv2  # noqa: F401  a test requirement (opencv-python-headless): a missing one must fail CI, not skip
@@ -11,16 +9,12 @@ import torch
 
 from inpaintlib import center_hole
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["quality_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/quality.py", "quality_bench")
 
 
 def strokes(n, seed=0):

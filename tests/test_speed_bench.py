@@ -1,8 +1,5 @@
 """benchmarks/speed.py's helpers, and the speed settings of inpaintlib.accel as far as a CPU can check them."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import diffusers  # noqa: F401  a test requirement (requirements.txt): a missing one must fail CI, not skip
 import pytest
@@ -12,16 +9,12 @@ from inpaintlib import DenoiserUNet, InpaintingUNET, ModelConfig, NoiseSchedule,
 from inpaintlib.accel import channels_last, resolve_amp
 from inpaintlib.sampling import Denoiser, ddim_inpaint, inpaint
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("speed_bench", REPO / "benchmarks" / "speed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["speed_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/speed.py", "speed_bench")
 
 
 def mnist_net(**kw):
