@@ -101,8 +101,14 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
         B, C, H, W = x.shape
-        qkv = self.qkv(self.norm(x)).reshape(B, 3, self.num_heads, C // self.num_heads, H * W)
-        q, k, v = (qkv[:, i].transpose(-1, -2) for i in range(3))  # each (B, heads, HW, d)
+        # (B, 3, heads, HW, d): per head, one row of d features per position, for Q, K and V.
+        qkv = self.qkv(self.norm(x)).reshape(B, 3, self.num_heads, C // self.num_heads, H * W).transpose(-1, -2)
+        if qkv.stride(-1) != 1:
+            # SDPA's fused kernels (flash attention on the CPU and on CUDA) need unit stride along d, as
+            # a channels_last input has it; from NCHW that takes a copy, and without one SDPA falls back
+            # to its unfused path, which wrote the full HW x HW matrix: 5x slower at 64x64 on a CPU.
+            qkv = qkv.contiguous()
+        q, k, v = qkv.unbind(1)
         h = F.scaled_dot_product_attention(q, k, v)
         h = h.transpose(-1, -2).reshape(B, C, H, W)
         return x + self.proj(h)

@@ -282,7 +282,7 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
     ``resume`` (continue from out_dir/last.pt; its config must match), ``overwrite`` (replace an
     existing last.pt instead of refusing), ``schedule``, ``base_channels``, ``train_holes``.
 
-    Speed (CUDA only; on the CPU nothing changes, results stay bit for bit those of earlier runs):
+    Speed (CUDA only; on the CPU the step runs in plain fp32 NCHW):
     ``amp`` autocast in bf16, or fp16 with a GradScaler on GPUs without bf16 (None: on for CUDA),
     with the network in channels_last under autocast, and TF32 matmuls and convolutions.
     ``compile`` wraps the network in ``torch.compile`` (off by default: the first steps wait for
