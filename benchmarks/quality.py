@@ -188,12 +188,22 @@ def score(name, outputs, images, labels, hole, classifier, device, **extra) -> d
 
 
 @torch.no_grad()
-def diffusion_samples(model, images, hole, steps, dc_repeats, seed, batch, device):
+def diffusion_samples(model, images, hole, steps, dc_repeats, seed, batch, device, guidance: float = 0.0):
     outs = []
     for k, start in enumerate(range(0, len(images), batch)):
         x = images[start:start + batch].to(device)
-        outs.append(inpaint(model, x, hole.to(device), steps=steps, dc_repeats=dc_repeats, seed=seed + k).cpu())
+        outs.append(inpaint(model, x, hole.to(device), steps=steps, dc_repeats=dc_repeats, seed=seed + k,
+                            guidance=guidance).cpu())
     return torch.cat(outs)
+
+
+def sampler_label(steps: int, dc_repeats: int, guidance: float = 0.0) -> str:
+    """How a diffusion row names its sampler: "50 steps, dc_repeats=2[, guidance=20]"."""
+    return f"{steps} steps, dc_repeats={dc_repeats}" + (f", guidance={guidance:g}" if guidance else "")
+
+
+def target_key(model: str, guidance: float = 0.0) -> str:
+    return model + (f" (guidance={guidance:g})" if guidance else "")
 
 
 NON_LEARNED = ("masked input (zero fill)", "mean training image", "OpenCV telea", "OpenCV ns")
@@ -209,11 +219,12 @@ def reference_rows(outputs: dict, images, labels, hole, classifier, device) -> l
     return rows
 
 
-def check_targets(rows: list, model: str, steps: int, dc_repeats: int, k_max: int) -> dict:
-    """The issue's targets for one model, on the rows of one image set. Each: value, threshold, met."""
+def check_targets(rows: list, model: str, steps: int, dc_repeats: int, k_max: int, guidance: float = 0.0) -> dict:
+    """The issue's targets for one model and sampler, on the rows of one image set. Each: value, threshold, met."""
     by = {r["method"]: r for r in rows}
-    single = by[f"{model}: {steps} steps, dc_repeats={dc_repeats}"]
-    mean_k = by.get(f"{model}: mean of {k_max} samples ({steps} steps, dc_repeats={dc_repeats})")
+    label = sampler_label(steps, dc_repeats, guidance)
+    single = by[f"{model}: {label}"]
+    mean_k = by.get(f"{model}: mean of {k_max} samples ({label})")
     mmse = by["regression U-Net (MMSE reference)"]["psnr_hole"]
     best_plain = max(by[n]["psnr_hole"] for n in NON_LEARNED)
     knn1, knn10 = by["nearest neighbours k=1"]["psnr_hole"], by["nearest neighbours k=10"]["psnr_hole"]
@@ -231,7 +242,8 @@ def check_targets(rows: list, model: str, steps: int, dc_repeats: int, k_max: in
     out = {name: {"value": v, "threshold": thr, "met": bool(v >= thr)} for name, (v, thr) in t.items()}
     # the sampler's outputs (the posterior means are this script's averages of them)
     exact = all(r["known_pixels_exact"] for r in rows
-                if r["method"].startswith(f"{model}:") and ": mean of " not in r["method"])
+                if r["method"].startswith(f"{model}:") and ": mean of " not in r["method"]
+                and r.get("guidance", 0.0) == guidance)
     out["known pixels equal the input exactly"] = {"value": exact, "threshold": True, "met": exact}
     return out
 
@@ -249,6 +261,9 @@ def main(argv=None):
     p.add_argument("--posterior_k", default="1,4,16")
     p.add_argument("--posterior_steps", type=int, default=50)
     p.add_argument("--posterior_dc_repeats", type=int, default=1)
+    p.add_argument("--guidance", type=float, default=0.0,
+                   help="reconstruction-guidance weight for every diffusion row of this run (0: off, the design's "
+                        "sampler); each evaluation then also takes a backward pass")
     p.add_argument("--n_posterior", type=int, default=None,
                    help="the first N images for the posterior-mean rows (default: n_diffusion)")
     p.add_argument("--regression_steps", type=int, default=6000)
@@ -337,11 +352,13 @@ def main(argv=None):
         for steps in step_list:
             for rep in dc_list:
                 t0 = time.perf_counter()
-                outs = diffusion_samples(model, dimages, hole, steps, rep, seed=0, batch=a.batch, device=device)
+                outs = diffusion_samples(model, dimages, hole, steps, rep, seed=0, batch=a.batch, device=device,
+                                         guidance=a.guidance)
                 seconds = time.perf_counter() - t0
                 kept[(steps, rep)] = outs
-                row = score(f"{name}: {steps} steps, dc_repeats={rep}", outs, dimages, dlabels, hole, classifier,
-                            device, nfe_per_image=steps * rep, seconds=seconds, images_per_second=n_diff / seconds)
+                row = score(f"{name}: {sampler_label(steps, rep, a.guidance)}", outs, dimages, dlabels, hole,
+                            classifier, device, nfe_per_image=steps * rep, seconds=seconds,
+                            images_per_second=n_diff / seconds, guidance=a.guidance)
                 row["gap_to_mmse_db"] = mmse["psnr_hole"] - row["psnr_hole"]
                 rows.append(row)
         samples = []
@@ -350,7 +367,8 @@ def main(argv=None):
                 samples.append(kept[(a.posterior_steps, a.posterior_dc_repeats)][:n_post])  # seed 0, reused
             else:
                 samples.append(diffusion_samples(model, dimages[:n_post], hole, a.posterior_steps,
-                                                 a.posterior_dc_repeats, seed=1000 * k, batch=a.batch, device=device))
+                                                 a.posterior_dc_repeats, seed=1000 * k, batch=a.batch, device=device,
+                                                 guidance=a.guidance))
         pimages, plabels = dimages[:n_post], dlabels[:n_post]
         mmse_post, knn_post = HoleMetrics(), HoleMetrics()
         mmse_post.update(outputs["regression U-Net (MMSE reference)"][:n_post], pimages, hole)
@@ -358,9 +376,9 @@ def main(argv=None):
         for K in k_list:
             # the mean of K equal values need not equal that value in floating point: keep the known pixels exact
             mean = torch.where(hole.bool(), torch.stack(samples[:K]).mean(0), pimages)
-            row = score(f"{name}: mean of {K} samples ({a.posterior_steps} steps, dc_repeats={a.posterior_dc_repeats})",
+            row = score(f"{name}: mean of {K} samples ({sampler_label(a.posterior_steps, a.posterior_dc_repeats, a.guidance)})",
                         mean, pimages, plabels, hole, classifier, device,
-                        nfe_per_image=a.posterior_steps * a.posterior_dc_repeats * K)
+                        nfe_per_image=a.posterior_steps * a.posterior_dc_repeats * K, guidance=a.guidance)
             # the gap is taken on the same images (the posterior rows may use fewer)
             row["gap_to_mmse_db"] = mmse_post.summary()["psnr_hole"] - row["psnr_hole"]
             row["ideal_gap_db"] = 10 * math.log10(1 + 1 / K)  # a perfect posterior sampler's gap
@@ -373,7 +391,8 @@ def main(argv=None):
             row_titles=["masked", "one sample", f"mean of {len(samples)}", "std x4", "ground truth"],
             title=f"{name}: posterior samples and per-pixel uncertainty"))
         if (a.posterior_steps, a.posterior_dc_repeats) in kept:
-            targets[name] = check_targets(rows, name, a.posterior_steps, a.posterior_dc_repeats, k_list[-1])
+            targets[target_key(name, a.guidance)] = check_targets(rows, name, a.posterior_steps, a.posterior_dc_repeats,
+                                                                  k_list[-1], a.guidance)
 
     result = {"rows": rows, "rows_all_test_images": all_rows if rows is not all_rows else None,
               "n_test": len(images),
@@ -406,11 +425,14 @@ def merge(paths: list, out: Path) -> dict:
                              f"another classifier or regression U-Net?)")
     rows = refs + [r for run in runs for r in run["rows"] if "nfe_per_image" in r]
     targets = {}
-    for name in (k for run in runs for k in run["targets"]):  # recomputed: the check may be newer than a run
-        mean_rows = [re.fullmatch(rf"{re.escape(name)}: mean of (\d+) samples \((\d+) steps, dc_repeats=(\d+)\)",
+    for key in (k for run in runs for k in run["targets"]):  # recomputed: the check may be newer than a run
+        name, guidance = re.fullmatch(r"(.*?)(?: \(guidance=([0-9.e+-]+)\))?", key).groups()
+        guidance = float(guidance or 0.0)
+        suffix = re.escape(f", guidance={guidance:g}") if guidance else ""
+        mean_rows = [re.fullmatch(rf"{re.escape(name)}: mean of (\d+) samples \((\d+) steps, dc_repeats=(\d+){suffix}\)",
                                   r["method"]) for r in rows]
         k_max, steps, dc = max((int(m[1]), int(m[2]), int(m[3])) for m in mean_rows if m)
-        targets[name] = check_targets(rows, name, steps, dc, k_max)
+        targets[key] = check_targets(rows, name, steps, dc, k_max, guidance)
     result = {**first, "rows": rows, "targets": targets,
               "figures": {k: v for run in runs for k, v in run["figures"].items()},
               "seconds": max(run["seconds"] for run in runs),
@@ -431,7 +453,10 @@ def markdown_table(rows) -> str:
         if r.get("ideal_gap_db") is not None:
             gap += f" (ideal {r['ideal_gap_db']:.2f})"
         per_image = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole_per_image_mean']:.2f}"
-        lines.append(f"| {r['method']} | {r['n_images']} | {r.get('nfe_per_image') or ''} | {psnr} | "
+        nfe = str(r.get("nfe_per_image") or "")
+        if nfe and r.get("guidance"):
+            nfe += f" (+{nfe} backward)"
+        lines.append(f"| {r['method']} | {r['n_images']} | {nfe} | {psnr} | "
                      f"{r['l1_hole']:.4f} | {per_image} | {r['digit_identity']:.3f} | {gap} |")
     return "\n".join(lines) + "\n"
 

@@ -112,23 +112,25 @@ def sample_cmd(ckpt: str = "outputs/inpaint/last.pt", n: int = 16, steps: int = 
                dc_repeats: int = 2, dc_fixed_z: bool = True, pred: str | None = None, self_cond: bool | None = None,
                init_from_y: bool = True, eta: float = 0.0, coord_conv: bool | None = None,
                cond: str | None = None, data_root: str = "data", device=None, seed: int = 0,
-               out_dir: str | None = None) -> torch.Tensor:
+               out_dir: str | None = None, guidance: float = 0.0) -> torch.Tensor:
     """Inpaint the centre hole of the first ``n`` MNIST test digits; write samples.png beside the
     checkpoint (or in ``out_dir``; a shipped checkpoint's go to outputs/<name>/); return the
     inpainted images (n, 1, 28, 28) in [0, 1].
 
     ``steps`` is the number of DDIM steps (at most the checkpoint's T). ``pred``, ``self_cond``,
-    ``coord_conv`` and ``cond`` are checked against the checkpoint; None takes the checkpoint's."""
+    ``coord_conv`` and ``cond`` are checked against the checkpoint; None takes the checkpoint's.
+    ``guidance`` > 0 adds reconstruction guidance of that weight (``sampling``; 0: the design's sampler)."""
     model = load_model(ckpt, device=device)
     check_model_flags(model, pred=pred, self_cond=self_cond, coord_conv=coord_conv, cond=cond)
     images, _ = load_test_images(data_root, n=n)
     hole = center_hole(28, center_box)
     result = inpaint(model, images, hole, steps=steps, eta=eta, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
-                     init_from_y=init_from_y, seed=seed)
+                     init_from_y=init_from_y, seed=seed, guidance=guidance)
     masked = images * (1 - hole) + 0.5 * hole
     path = _output_dir(ckpt, out_dir) / "samples.png"
     save_panel([masked, result, images], path, row_titles=["masked", "inpainted", "ground truth"],
-               title=f"{Path(ckpt).name}: {steps} DDIM steps, eta={eta}, dc_repeats={dc_repeats}")
+               title=f"{Path(ckpt).name}: {steps} DDIM steps, eta={eta}, dc_repeats={dc_repeats}"
+                     + (f", guidance={guidance:g}" if guidance else ""))
     return result
 
 
@@ -137,13 +139,15 @@ def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eva
              center_box: int = 12, dc_repeats: int = 2, dc_fixed_z: bool = True, pred: str | None = None,
              self_cond: bool | None = None, init_from_y: bool = True, eta: float = 0.0,
              coord_conv: bool | None = None, seed: int = 123, cond: str | None = None, data_root: str = "data",
-             device=None, out_dir: str | None = None, json_name: str = "eval.json") -> dict:
+             device=None, out_dir: str | None = None, json_name: str = "eval.json", guidance: float = 0.0) -> dict:
     """Hole-only PSNR and L1 on the first ``n_eval`` MNIST test images with the centre hole.
 
     Writes ``eval.json`` beside the checkpoint (or in ``out_dir``; a shipped checkpoint's go to
     outputs/<name>/) and returns the same dict:
     psnr_hole, l1_hole (pooled over all images), mse_hole, psnr_hole_per_image_mean, n_eval,
-    steps, nfe_per_image, seconds, images_per_second, device, and every argument used."""
+    steps, nfe_per_image, seconds, images_per_second, device, and every argument used.
+    ``guidance`` > 0 adds reconstruction guidance of that weight (each evaluation then also takes a
+    backward pass through the network; ``nfe_per_image`` counts the forward evaluations)."""
     args = {k: v for k, v in locals().items()}
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -159,7 +163,7 @@ def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eva
         counter = []
         result = inpaint(model, gt, hole.to(dev), steps=steps, eta=eta, dc_repeats=dc_repeats,
                          dc_fixed_z=dc_fixed_z, init_from_y=init_from_y, seed=seed + k,
-                         callback=lambda d: counter.append(d["nfe"]))
+                         callback=lambda d: counter.append(d["nfe"]), guidance=guidance)
         nfe = max(counter) if counter else 0
         metrics.update(result, gt, hole.to(dev))
     if dev.type == "cuda":

@@ -11,6 +11,14 @@ The reverse step (DDIM, Song et al. 2021, eq. 12), from t to the previous visite
 Mask consistency (the design document's step), with hole M (1 = fill):
     x_s    = (1 - M) * q_sample(y, s) + M * x_s
 so the known pixels always carry the observation at exactly the current noise level.
+Optional reconstruction guidance (``guidance`` = w > 0; Ho et al. 2022, "Video Diffusion Models",
+eq. 7), before the step: the hole's x0_hat moves down the gradient of how badly x0_hat(x_t) misses
+the observation on the known pixels,
+    x0_hat <- x0_hat - (w sqrt(abar_t) / 2) * M * grad_{x_t} || (1 - M) * (y - x0_hat(x_t)) ||^2
+    eps_hat <- (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)
+Replacement alone tells the hole about the known pixels only through the network's next input;
+the gradient tells it at once which way its content must change for the whole image to agree.
+It costs a backward pass through the network per evaluation (about 3x an evaluation's time).
 """
 from __future__ import annotations
 
@@ -50,10 +58,26 @@ def ddim_step(schedule: NoiseSchedule, x_t, x0, eps, t, s, eta: float, noise) ->
     return x_s + sigma * noise if eta > 0 else x_s
 
 
+def guided_prediction(denoise: Callable, schedule: NoiseSchedule, x_t, t, x0_prev, y, hole, weight: float):
+    """(x0_hat, eps_hat) with reconstruction guidance of ``weight`` (see the module docstring): one
+    evaluation with autograd on, and the gradient with respect to x_t of the known pixels' squared
+    error. Only the hole's x0_hat moves; the result is clipped to [-1, 1] like the network's own."""
+    with torch.enable_grad():
+        x_in = x_t.detach().requires_grad_(True)
+        x0, _ = denoise(x_in, t, x0_prev)
+        error = ((1.0 - hole) * (y - x0)).square().sum()
+        grad = torch.autograd.grad(error, x_in, allow_unused=True)[0] if error.requires_grad else None
+    if grad is None:  # an x0_hat that does not depend on x_t (an oracle in a test): nothing to follow
+        grad = torch.zeros_like(x_t)
+    a_t = schedule.abar(t)
+    x0 = (x0.detach() - (weight * a_t.sqrt() / 2) * hole * grad).clamp(-1.0, 1.0)
+    return x0, (x_t - a_t.sqrt() * x0) / (1.0 - a_t).sqrt()
+
+
 def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
                  eta: float = 0.0, dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True,
                  known: str = "noised", generator: torch.Generator | None = None,
-                 callback: Callable[[dict], None] | None = None) -> torch.Tensor:
+                 callback: Callable[[dict], None] | None = None, guidance: float = 0.0) -> torch.Tensor:
     """Fill ``hole`` in ``y`` by DDIM with mask consistency. Tensors in model space ([-1, 1]).
 
     denoise      callable (x_t, t, x0_prev) -> (x0_hat, eps_hat), e.g. a ``Denoiser``
@@ -69,6 +93,8 @@ def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
                  "clean": known pixels = the clean observation, also pasted into x0_hat
                  (the architecture guide's algorithm)
     callback     called after every proposal with a dict: x, i, t, t_prev, repeat, x0_pred, nfe
+    guidance     reconstruction-guidance weight w (0 = off, the design's sampler); each evaluation
+                 then also takes a backward pass through the network
     Returns the final x_0 with the known pixels pasted back from ``y``.
     """
     if known not in KNOWN_MODES:
@@ -77,6 +103,8 @@ def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
         raise ValueError(f"dc_repeats must be an int >= 1, got {dc_repeats!r}")
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0.0 <= guidance < float("inf"):
+        raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
     timesteps = ddim_timesteps(schedule.T, steps)
     B, dev = y.shape[0], y.device
     hole = hole.to(y.dtype)
@@ -104,7 +132,10 @@ def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
         t = tensor_t(t_int)
         s = tensor_t(timesteps[i + 1] if i + 1 < len(timesteps) else -1)
         for r in range(dc_repeats):
-            x0, eps = denoise(x, t, x0_prev)
+            if guidance > 0:
+                x0, eps = guided_prediction(denoise, schedule, x, t, x0_prev, y, hole, guidance)
+            else:
+                x0, eps = denoise(x, t, x0_prev)
             nfe += 1
             x0_prev = x0
             if known == "clean":
@@ -161,7 +192,7 @@ def check_images_and_hole(images, hole, channels: int | None = None, size: int |
 def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float = 0.0,
             dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True, seed: int | None = None,
             callback: Callable[[dict], None] | None = None, known: str = "noised",
-            amp: bool | None = False) -> torch.Tensor:
+            amp: bool | None = False, guidance: float = 0.0) -> torch.Tensor:
     """Inpaint ``images`` (B, C, H, W) in [0, 1] where ``hole`` (B or 1, 1, H, W) is 1.
 
     Returns (B, C, H, W) in [0, 1], on the images' device; outside the hole it equals ``images``
@@ -169,6 +200,8 @@ def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, et
     ``amp=True`` (or None: on for CUDA): on CUDA, autocast the network in bf16 (fp16 where bf16 is
     unsupported), with channels_last weights and TF32, for this call only; no effect on the CPU.
     Off by default, so that on a GPU the result is that of the plain fp32 loop (notebook 04).
+    ``guidance`` > 0 adds reconstruction guidance of that weight to every evaluation (see the
+    module docstring; off by default, as in the design's sampler).
     On the CPU the network runs in channels_last for the call (faster; the images agree with
     the NCHW loop's to a few 1e-6). No step of the loop waits for the device (no ``.item()``). A compiled network
     (``torch.compile(model)``) may be passed as ``model``."""
@@ -194,7 +227,7 @@ def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, et
             denoise = Denoiser(model, schedule, y=y, hole=h)
             out = ddim_inpaint(denoise, y, h, schedule, steps, eta=eta, dc_repeats=dc_repeats,
                                dc_fixed_z=dc_fixed_z, init_from_y=init_from_y, known=known, generator=generator,
-                               callback=callback)
+                               callback=callback, guidance=guidance)
     finally:
         model.train(was_training)
     out = to_unit(out).to(images.device, images.dtype).contiguous()

@@ -67,13 +67,18 @@ def model_card(name, dst, ckpt, metrics, args) -> str:
     return "\n".join(lines)
 
 
-def quality_section(path, model: str) -> list:
-    """The model's rows of benchmarks/quality.py's table, beside the baselines and references on the same images."""
+def quality_section(path, names: str) -> list:
+    """The model's rows of benchmarks/quality.py's table, beside the baselines and references on the same images.
+    ``names``: its name in that table, or several, comma-separated (the same weights under other samplers)."""
     q = json.loads(Path(path).read_text())
     refs = [r for r in q["rows"] if "nfe_per_image" not in r]
-    mine = [r for r in q["rows"] if r["method"].startswith(f"{model}:")]
-    if not mine:
-        raise ValueError(f"--quality_name {model!r}: no rows of that model in {path}")
+    models = [m.strip() for m in names.split(",")]
+    mine = []
+    for model in models:
+        rows = [r for r in q["rows"] if r["method"].startswith(f"{model}:")]
+        if not rows:
+            raise ValueError(f"--quality_name {model!r}: no rows of that model in {path}")
+        mine += rows
     hw = q["hardware"]
     lines = ["## Quality (benchmarks/quality.py)", "",
              f"The first {q['n_diffusion']} MNIST test images (posterior means: the first {q['n_posterior']}), 12x12 "
@@ -89,10 +94,10 @@ def quality_section(path, model: str) -> list:
             gap += f" (ideal {r['ideal_gap_db']:.2f})"
         lines.append(f"| {r['method']} | {r.get('nfe_per_image') or ''} | {psnr} | {r['l1_hole']:.4f} | "
                      f"{r['digit_identity']:.3f} | {gap} |")
-    if model in q["targets"]:
-        lines += ["", "The quality targets, on the same images:", "", "| target | value | threshold | met |",
+    for key in (k for k in q["targets"] for m in models if k == m or k.startswith(f"{m} (")):
+        lines += ["", f"The quality targets for `{key}`, on the same images:", "", "| target | value | threshold | met |",
                   "|---|---|---|---|"]
-        for name, c in q["targets"][model].items():
+        for name, c in q["targets"][key].items():
             val = c["value"] if isinstance(c["value"], bool) else f"{c['value']:.3f}"
             thr = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.3f}"
             lines.append(f"| {name} | {val} | {thr} | {'yes' if c['met'] else '**no**'} |")
@@ -128,7 +133,8 @@ def main(argv=None):
     p.add_argument("--limitations", default="")
     p.add_argument("--n_eval", type=int, default=500, help="eval_cmd images for the card (0: no eval_cmd section)")
     p.add_argument("--quality_json", default=None, help="a benchmarks/quality.py result holding this model's rows")
-    p.add_argument("--quality_name", default=None, help="the model's name in that result (--ckpt NAME=...)")
+    p.add_argument("--quality_name", default=None, help="the model's name in that result (--ckpt NAME=...); "
+                   "several, comma-separated, for the same weights under other names (other samplers)")
     p.add_argument("--card_only", action="store_true",
                    help="keep inpaintlib/weights/<name>.pt as it is and only write the card again")
     p.add_argument("--data_root", default="data")

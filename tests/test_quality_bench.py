@@ -140,16 +140,23 @@ def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root
     printed = capsys.readouterr().out
     assert "(reused" in printed.split("classifier test accuracy")[1].split("\n")[0]
     assert "(reused" in printed.split("regression U-Net:")[1].split("\n")[0]
-    # a second checkpoint in another process's folder, the references shared, joined into one table
-    other = [*args[:1], f"again={tiny_run.checkpoint}", *args[2:-1], str(tmp_path / "b"), "--cache_dir", str(tmp_path)]
+    # a second checkpoint, sampled with reconstruction guidance, in another process's folder, the
+    # references shared, joined into one table
+    other = [*args[:1], f"again={tiny_run.checkpoint}", *args[2:-1], str(tmp_path / "b"), "--cache_dir", str(tmp_path),
+             "--guidance", "2"]
     quality.main(other)
     assert "(reused" in capsys.readouterr().out.split("regression U-Net:")[1].split("\n")[0]
     joined = quality.main(["--merge", str(tmp_path / "quality.json"), str(tmp_path / "b" / "quality.json"),
                            "--out_dir", str(tmp_path / "joined")])
-    assert [r["method"] for r in joined["rows"]] == methods + [m.replace("tiny", "again") for m in methods[8:]]
-    assert set(joined["targets"]) == {"tiny", "again"}
-    assert "Targets for `again`" in (tmp_path / "joined" / "quality.md").read_text()
-    quality.main([*other[:-3], str(tmp_path / "c"), "--n_posterior", "5"])
+    guided = [m.replace("tiny", "again").replace("dc_repeats=1", "dc_repeats=1, guidance=2") for m in methods[8:]]
+    assert [r["method"] for r in joined["rows"]] == methods + guided
+    assert set(joined["targets"]) == {"tiny", "again (guidance=2)"}
+    joined_by = {r["method"]: r for r in joined["rows"]}
+    assert joined_by[guided[1]]["guidance"] == 2.0
+    assert joined_by[guided[1]]["psnr_hole"] != by["tiny: 3 steps, dc_repeats=1"]["psnr_hole"]  # another sampler
+    md = (tmp_path / "joined" / "quality.md").read_text()
+    assert "Targets for `again (guidance=2)`" in md and "| 3 (+3 backward) |" in md
+    quality.main([*other[:-5], str(tmp_path / "c"), "--n_posterior", "5"])
     with pytest.raises(ValueError, match="same numbers of images"):
         quality.main(["--merge", str(tmp_path / "quality.json"), str(tmp_path / "c" / "quality.json")])
 

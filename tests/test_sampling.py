@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from inpaintlib import DenoiserUNet, ModelConfig, NoiseSchedule, center_hole, ddim_inpaint, inpaint, nfe_per_image
+from inpaintlib.sampling import guided_prediction
 
 
 def random_net(**kw):
@@ -116,7 +117,64 @@ def test_empty_hole_returns_input_unchanged():
     (torch.rand(1, 1, 28, 28), center_hole(), {"steps": 51}, "steps"),
     (torch.rand(1, 1, 28, 28), center_hole(), {"dc_repeats": 0}, "dc_repeats"),
     (torch.rand(1, 1, 28, 28), center_hole(), {"eta": 2.0}, "eta"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": -1.0}, "guidance"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": float("nan")}, "guidance"),
 ])
 def test_bad_inputs_are_refused(images, hole, kwargs, match):
     with pytest.raises(ValueError, match=match):
         inpaint(random_net(), images, hole, **kwargs)
+
+
+def test_reconstruction_guidance_follows_the_equation():
+    """A denoiser that blurs (x0_hat = c * K x_t, K a fixed 3x3 box blur) has a gradient we can write
+    by hand: grad_x ||keep (y - c K x)||^2 = -2 c K^T (keep (y - c K x)). The guided x0 must move
+    only in the hole, by (w sqrt(abar_t) / 2) times that gradient, and eps must match it."""
+    s = NoiseSchedule(100)
+    kernel = torch.full((1, 1, 3, 3), 1 / 9)
+    blur = lambda x: torch.nn.functional.conv2d(x, kernel, padding=1)  # noqa: E731
+    c = 0.7
+
+    def denoise(x_t, t, x0_prev):
+        x0 = c * blur(x_t)
+        return x0, s.eps_from_x0(x_t, t, x0)
+
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(2, 1, 28, 28, generator=g) * 0.3
+    y = torch.rand(2, 1, 28, 28, generator=g) - 0.5
+    hole = HOLES["centre"].expand(2, 1, 28, 28)
+    t, w = torch.tensor([40, 40]), 3.0
+    x0_g, eps_g = guided_prediction(denoise, s, x_t, t, None, y, hole, w)
+
+    a = s.abar(t)
+    residual = (1 - hole) * (y - c * blur(x_t))
+    grad = -2 * c * torch.nn.functional.conv_transpose2d(residual, kernel, padding=1)
+    expected = (c * blur(x_t) - (w * a.sqrt() / 2) * hole * grad).clamp(-1, 1)
+    assert torch.allclose(x0_g, expected, atol=1e-6)
+    assert torch.equal(x0_g[hole == 0], (c * blur(x_t))[hole == 0].clamp(-1, 1))  # known pixels: untouched
+    assert not torch.allclose(x0_g[hole == 1], (c * blur(x_t))[hole == 1])  # the hole did move
+    assert torch.allclose(a.sqrt() * x0_g + (1 - a).sqrt() * eps_g, x_t, atol=1e-5)  # same DDIM line
+
+
+def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
+    """An oracle denoiser explains the known pixels perfectly, so guidance must not push it off x0;
+    a network sampled with guidance (inside inpaint's no_grad) keeps the known pixels bit for bit,
+    fills the hole differently from the unguided loop, and leaves no gradient on its weights."""
+    s = NoiseSchedule(100)
+    x0 = digits(2) * 2 - 1
+    hole = HOLES["centre"]
+
+    def oracle(x_t, t, x0_prev):
+        return x0, s.eps_from_x0(x_t, t, x0)
+
+    out = ddim_inpaint(oracle, x0 * (1 - hole), hole, s, 10, dc_repeats=2, guidance=5.0,
+                       generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out, x0, atol=1e-4)
+
+    for kw in (dict(self_cond=True, coord_conv=True, pred="v"), dict(cond="mask", pred="x0")):
+        net, x = random_net(**kw), digits()
+        guided = inpaint(net, x, hole, steps=4, dc_repeats=2, seed=1, guidance=10.0)
+        plain = inpaint(net, x, hole, steps=4, dc_repeats=2, seed=1)
+        keep = hole.expand_as(x) == 0
+        assert torch.equal(guided[keep], x[keep])
+        assert not torch.allclose(guided[~keep], plain[~keep])
+        assert all(p.grad is None for p in net.parameters())
