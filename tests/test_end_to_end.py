@@ -131,7 +131,14 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     assert load_checkpoint(tmp_path / "last.pt")["model_config"]["self_cond"] is False
     r = run("eval", "--ckpt", f"{out}/last.pt", "--n_eval", "8", "--steps", "2", "--data_root", mnist_root)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["n_eval"] == 8
+    plain = json.loads(r.stdout)
+    assert plain["n_eval"] == 8 and plain["args"]["guidance"] == 0.0
+    r = run("eval", "--ckpt", f"{out}/last.pt", "--n_eval", "8", "--steps", "2", "--data_root", mnist_root,
+            "--guidance", "5", "--json_name", "guided.json")
+    assert r.returncode == 0, r.stderr
+    guided = json.loads(r.stdout)
+    assert guided["args"]["guidance"] == 5.0 and guided["nfe_per_image"] == plain["nfe_per_image"]
+    assert guided["psnr_hole"] != plain["psnr_hole"]
     r = run("sample", "--ckpt", f"{out}/last.pt", "--n", "3", "--steps", "2", "--data_root", mnist_root)
     assert r.returncode == 0 and (tmp_path / "samples.png").exists()
     r = run("eval", "--ckpt", f"{out}/last.pt", "--pred", "eps", "--steps", "2", "--data_root", mnist_root)
