@@ -411,6 +411,17 @@ def main(argv=None):
     return result
 
 
+def same_rows(a: list, b: list, rel: float = 1e-6) -> bool:
+    """Rows equal field by field, numbers up to float rounding (a network's output may change in its
+    last bits with the kernel PyTorch picks; a relative 1e-6 is far below anything the table prints)."""
+    def same(x, y):
+        if isinstance(x, float) and isinstance(y, float):
+            return math.isclose(x, y, rel_tol=rel, abs_tol=1e-12)
+        return x == y
+
+    return len(a) == len(b) and all(x.keys() == y.keys() and all(same(x[k], y[k]) for k in x) for x, y in zip(a, b))
+
+
 def merge(paths: list, out: Path) -> dict:
     """Join runs made on the same images with the same references (say, one checkpoint per process)."""
     runs = [json.loads(Path(q).read_text()) for q in paths]
@@ -420,7 +431,7 @@ def merge(paths: list, out: Path) -> dict:
         if (run["n_test"], run["n_diffusion"], run["n_posterior"]) != (first["n_test"], first["n_diffusion"],
                                                                        first["n_posterior"]):
             raise ValueError(f"--merge: {paths} were not made on the same numbers of images")
-        if [r for r in run["rows"] if "nfe_per_image" not in r] != refs:
+        if not same_rows([r for r in run["rows"] if "nfe_per_image" not in r], refs):
             raise ValueError(f"--merge: {paths} differ in their baseline or reference rows (other images, "
                              f"another classifier or regression U-Net?)")
     rows = refs + [r for run in runs for r in run["rows"] if "nfe_per_image" in r]

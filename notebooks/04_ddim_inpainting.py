@@ -310,7 +310,7 @@ plt.show()
 #   way should $x_t$ move to miss it less? With weight $w$ and hole $M$,
 #   $\hat x_0 \leftarrow \hat x_0 - \tfrac{w\sqrt{\bar\alpha_t}}{2}\, M \odot \nabla_{x_t}
 #   \lVert (1-M)\odot(y - \hat x_0(x_t))\rVert^2$, and $\hat\epsilon$ is recomputed from it. Each evaluation
-#   then also takes a backward pass through the network (about 3x the time of an NFE). On the shipped
+#   then also takes a backward pass through the network (1.8x the time of a plain step, measured). On the shipped
 #   default it is the largest single improvement measured (notebook 05 and the README's quality table);
 #   $w = 45$ was the best of 20, 30 and 45 on 64 *training* digits.
 #

@@ -279,7 +279,9 @@ plt.show()
 # * **the MMSE reference**: a U-Net of the same architecture trained with MSE to predict the hole from the
 #   rest. It estimates $\mathbb{E}[x \mid y]$, and no single prediction has a lower expected squared error,
 #   so its PSNR is the ceiling for one answer;
-# * **the diffusion models** at 10, 25, 50 and 100 DDIM steps, with and without resampling (`dc_repeats`);
+# * **the diffusion models** at 10, 25, 50 and 100 DDIM steps, with and without resampling (`dc_repeats`),
+#   and the design default once more with reconstruction guidance (`guidance`, notebook 04; its NFE
+#   count forward passes, and each one also has a backward pass);
 # * **posterior means**: the average of $K$ samples per digit. If the sampler drew exactly from
 #   $p(x \mid y)$, one sample would sit $10\log_{10} 2 \approx 3$ dB below the MMSE reference (its error is
 #   the posterior variance twice over), and the mean of $K$ samples $10\log_{10}(1 + 1/K)$ dB below it;
@@ -299,12 +301,12 @@ print(f"command : {quality['command']}")
 print(f"hardware: {hw['gpu'] or hw['cpu'] + ' CPU'}, {hw['threads']} thread(s), torch {hw['torch']}; "
       f"digit classifier {100 * quality['classifier_test_accuracy']:.2f}% on the 10k test digits")
 print(f"\nthe first {quality['n_diffusion']} test digits (posterior means: the first {quality['n_posterior']})")
-print(f"{'method':<58}{'NFE':>6}{'PSNR_hole':>10}{'L1_hole':>9}{'identity':>9}{'gap to MMSE':>13}")
+print(f"{'method':<72}{'NFE':>6}{'PSNR_hole':>10}{'L1_hole':>9}{'identity':>9}{'gap to MMSE':>13}")
 for r in quality["rows"]:
     psnr = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole']:.2f}"
     gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
     gap += f" ({r['ideal_gap_db']:.2f})" if r.get("ideal_gap_db") is not None else ""
-    print(f"{r['method']:<58}{r.get('nfe_per_image') or '':>6}{psnr:>10}{r['l1_hole']:>9.4f}"
+    print(f"{r['method']:<72}{r.get('nfe_per_image') or '':>6}{psnr:>10}{r['l1_hole']:>9.4f}"
           f"{r['digit_identity']:>9.3f}{gap:>13}")
 for name, checks in quality["targets"].items():
     print(f"\ntargets for {name}:")

@@ -92,7 +92,9 @@ def quality_section(path, names: str) -> list:
         gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
         if r.get("ideal_gap_db") is not None:
             gap += f" (ideal {r['ideal_gap_db']:.2f})"
-        lines.append(f"| {r['method']} | {r.get('nfe_per_image') or ''} | {psnr} | {r['l1_hole']:.4f} | "
+        nfe = str(r.get("nfe_per_image") or "")
+        nfe += f" (+{nfe} backward)" if nfe and r.get("guidance") else ""
+        lines.append(f"| {r['method']} | {nfe} | {psnr} | {r['l1_hole']:.4f} | "
                      f"{r['digit_identity']:.3f} | {gap} |")
     for key in (k for k in q["targets"] for m in models if k == m or k.startswith(f"{m} (")):
         lines += ["", f"The quality targets for `{key}`, on the same images:", "", "| target | value | threshold | met |",

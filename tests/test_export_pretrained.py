@@ -59,7 +59,7 @@ def test_export_writes_fp16_ema_weights_and_a_card_with_the_models_rows(exporter
     assert "tiny-guided" not in card  # another name: only when asked for
     exporter.main([*args[:-1], "tiny,tiny-guided", "--overwrite"])
     card = (tmp_path / "weights" / "tiny_model.md").read_text()
-    assert "| tiny-guided: 50 steps, dc_repeats=1, guidance=45 | 50 | 11.20 |" in card
+    assert "| tiny-guided: 50 steps, dc_repeats=1, guidance=45 | 50 (+50 backward) | 11.20 |" in card
     assert "targets for `tiny`," in card and "targets for `tiny-guided (guidance=45)`" in card
     assert "| single >= kNN k=1 + 1 dB | 11.200 | 10.400 | yes |" in card
     # the weights are never replaced without --overwrite; --card_only leaves them alone

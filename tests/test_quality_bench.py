@@ -164,3 +164,14 @@ def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root
 def test_quality_script_rejects_a_checkpoint_without_a_name(quality):
     with pytest.raises(ValueError, match="--ckpt expects name=path"):
         quality.main(["--ckpt", "just/a/path.pt"])
+
+
+def test_merge_accepts_reference_rows_equal_up_to_rounding_only(quality):
+    rows = [_row("nearest neighbours k=1", 9.5, l1_hole=0.2), _row("regression U-Net (MMSE reference)", 13.237073107)]
+    nudged = [dict(r) for r in rows]
+    nudged[1]["psnr_hole"] *= 1 + 1e-9  # a kernel's last bits
+    assert quality.same_rows(rows, nudged)
+    nudged[1]["psnr_hole"] = 13.24  # what the table would print differently
+    assert not quality.same_rows(rows, nudged)
+    assert not quality.same_rows(rows, rows[:1])
+    assert not quality.same_rows(rows, [rows[0], {**rows[1], "digit_identity": 0.5}])
