@@ -279,7 +279,7 @@ def _check_model_input(model, image: torch.Tensor) -> None:
 
 def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float = 0.0,
                    dc_repeats: int = 1, seed: int | None = 0, every: int = 5, on_frame=None,
-                   known: str = "noised", init_from_y: bool = True) -> RunResult:
+                   known: str = "noised", init_from_y: bool = True, guidance: float = 0.0) -> RunResult:
     """Inpaint one image with ``sampling.inpaint`` and keep a frame every ``every`` proposals.
 
     image       (1, C, H, W) in [0, 1]; hole (1, 1, H, W), 1 = fill (must hold at least one pixel)
@@ -287,6 +287,7 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
                 last one always: ceil(P / every) frames
     on_frame    called with each kept frame as it is made (the live view)
     known, init_from_y   as in ``ddim_inpaint``; the free-form model uses "clean" and False
+    guidance    reconstruction-guidance weight (``inpaint``; 0: off)
     Returns a ``RunResult``; outside the hole the result is ``image`` exactly (``inpaint``)."""
     from .sampling import inpaint
 
@@ -314,7 +315,7 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
     start = time.perf_counter()
     device = next(model.parameters()).device
     result = inpaint(model, image.to(device), hole.to(device), steps=steps, eta=float(eta), dc_repeats=dc_repeats,
-                     seed=seed, callback=callback, known=known, init_from_y=init_from_y).cpu()
+                     seed=seed, callback=callback, known=known, init_from_y=init_from_y, guidance=guidance).cpu()
     return RunResult(result=result, frames=frames, seconds=time.perf_counter() - start,
                      hole_pixels=int(hole.sum().item()), nfe=total)
 
@@ -510,7 +511,7 @@ class _InpaintWidgetBase:
 
     def __init__(self, model, size: int, scale: int, view_scale: int, steps=None, eta: float = 0.0,
                  dc_repeats: int = 1, seed: int = 0, every: int = 5, brush: float = 3.0, centre_box=None,
-                 gif_path="outputs/06_interactive/widget.gif"):
+                 gif_path="outputs/06_interactive/widget.gif", guidance: float = 0.0):
         self.widgets, _ = _widget_libraries()
         enable_colab_widgets()
         W = self.widgets
@@ -554,6 +555,10 @@ class _InpaintWidgetBase:
         self.eta = W.FloatSlider(value=float(eta), min=0.0, max=1.0, step=0.05, description="eta", **wide)
         self.dc_repeats = W.IntSlider(value=_check_int(dc_repeats, "dc_repeats", 1), min=1, max=max(5, dc_repeats),
                                       description="dc_repeats", **wide)
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < float("inf"):
+            raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
+        self.guidance = W.FloatSlider(value=float(guidance), min=0.0, max=max(100.0, float(guidance)), step=5.0,
+                                      description="guidance", **wide)
         self.seed = W.IntText(value=_check_int(seed, "seed", 0), description="seed", **wide)
         self.every = W.IntSlider(value=_check_int(every, "every", 1), min=1, max=max(25, every),
                                  description="view every", **wide)
@@ -570,7 +575,7 @@ class _InpaintWidgetBase:
         left = W.VBox(self._source_controls() + [self.canvas, self.tool, self.brush,
                                                  W.HBox([self.clear_button, self.box_button] + self._extra_buttons()),
                                                  self.hole_label])
-        right = W.VBox([self.steps, self.eta, self.dc_repeats, self.seed, self.every,
+        right = W.VBox([self.steps, self.eta, self.dc_repeats, self.guidance, self.seed, self.every,
                         W.HBox([self.run_button, self.gif_button]), self.gif_path, self.status,
                         W.HTML("<b>live view</b>: x_t and the x0 estimate while DDIM runs"), self.live_view,
                         W.HTML("<b>result</b>"), self.result_view])
@@ -669,12 +674,12 @@ class _InpaintWidgetBase:
         self.status.value = f"running: proposal {frame['step']}/{frame['total']} (t = {frame['t']})"
 
     def run(self, steps: int | None = None, eta: float | None = None, dc_repeats: int | None = None,
-            seed: int | None = None, every: int | None = None) -> torch.Tensor:
+            seed: int | None = None, every: int | None = None, guidance: float | None = None) -> torch.Tensor:
         """Inpaint the current hole with the current controls (arguments override them and move
         the sliders). Updates the live view every ``every`` proposals, then the result view.
         Returns the result (1, C, H, W) in [0, 1]."""
         for name, value in (("steps", steps), ("eta", eta), ("dc_repeats", dc_repeats), ("seed", seed),
-                            ("every", every)):
+                            ("every", every), ("guidance", guidance)):
             if value is not None:
                 getattr(self, name).value = value
         self._prepare_run()
@@ -686,7 +691,8 @@ class _InpaintWidgetBase:
         try:
             run = run_inpainting(self.model, self.image, hole, steps=self.steps.value, eta=self.eta.value,
                                  dc_repeats=self.dc_repeats.value, seed=self.seed.value, every=self.every.value,
-                                 on_frame=self._on_frame, known=self.known, init_from_y=self.init_from_y)
+                                 on_frame=self._on_frame, known=self.known, init_from_y=self.init_from_y,
+                                 guidance=self.guidance.value)
         except Exception as err:
             self.status.value = f"error: {err}"
             raise
@@ -749,7 +755,7 @@ class InpaintWidget(_InpaintWidgetBase):
                 MNIST test digits, ``load_test_images``); ``labels`` optional
     source      "test" (a test digit by index) or "draw" (draw a digit by hand on an empty canvas)
     scale       canvas pixels per image pixel (10: a 280 x 280 canvas)
-    steps, eta, dc_repeats, seed   the sampler's controls (``inpaint``); every: live view every k proposals
+    steps, eta, dc_repeats, seed, guidance   the sampler's controls (``inpaint``); every: live view every k proposals
     """
 
     kind = "mnist"

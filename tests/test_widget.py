@@ -225,6 +225,7 @@ def test_same_seed_same_frames(tiny_model, digits):
     (dict(steps=0), "steps"),
     (dict(steps=51), "steps"),
     (dict(dc_repeats=0), "dc_repeats"),
+    (dict(guidance=-1.0), "guidance"),
     (dict(image=torch.rand(2, 1, 28, 28)), "image must be"),
     (dict(image=torch.rand(1, 3, 28, 28)), "image must be"),
 ])
@@ -364,7 +365,7 @@ def test_widget_run_button_reports_errors_in_the_widget(widget):
         widget.save_gif()
 
 
-def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits):
+def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits, monkeypatch):
     widget.show_digit(2)
     widget.set_hole(center_hole(28, 8))
     ours = widget.run(steps=3, eta=0.3, dc_repeats=2, seed=5, every=1)
@@ -372,6 +373,14 @@ def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits):
                             every=1)
     assert torch.equal(ours, direct.result) and len(widget.frames) == 6
     assert widget.index.description == "digit (1)"
+    import inpaintlib.sampling
+
+    seen, real = [], inpaintlib.sampling.inpaint
+    monkeypatch.setattr(inpaintlib.sampling, "inpaint", lambda *a, **kw: seen.append(kw["guidance"]) or real(*a, **kw))
+    guided = widget.run(guidance=20.0)  # the other controls stay where the last run left them
+    assert widget.guidance.value == 20.0 and seen == [20.0]  # the slider's value reaches the sampler
+    assert torch.equal(guided, run_inpainting(tiny_model, digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3,
+                                              dc_repeats=2, seed=5, every=1, guidance=20.0).result)
 
 
 def test_widget_draw_mode(widget):
