@@ -106,6 +106,9 @@ def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
     if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0.0 <= guidance < float("inf"):
         raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
+    if guidance > 0 and torch.is_inference_mode_enabled():
+        raise RuntimeError("guidance > 0 differentiates through the network, which torch.inference_mode() forbids: "
+                           "call it under torch.no_grad() or neither")
     timesteps = ddim_timesteps(schedule.T, steps)
     B, dev = y.shape[0], y.device
     hole = hole.to(y.dtype)

@@ -178,3 +178,11 @@ def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
         assert torch.equal(guided[keep], x[keep])
         assert not torch.allclose(guided[~keep], plain[~keep])
         assert all(p.grad is None for p in net.parameters())
+
+
+def test_guidance_under_inference_mode_is_a_clear_error_and_fine_under_no_grad():
+    net, x, hole = random_net(), digits(1), HOLES["centre"]
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        inpaint(net, x, hole, steps=2, guidance=1.0)
+    with torch.no_grad():
+        assert inpaint(net, x, hole, steps=2, guidance=1.0).shape == x.shape
