@@ -59,6 +59,13 @@ def ddim_step(schedule: NoiseSchedule, x_t, x0, eps, t, s, eta: float, noise) ->
     return x_s + sigma * noise if eta > 0 else x_s
 
 
+def check_guidance(guidance) -> float:
+    """The reconstruction-guidance weight as a float, or a ValueError naming what is expected."""
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0.0 <= guidance < float("inf"):
+        raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
+    return float(guidance)
+
+
 def guided_prediction(denoise: Callable, schedule: NoiseSchedule, x_t, t, x0_prev, y, hole, weight: float):
     """(x0_hat, eps_hat) with reconstruction guidance of ``weight`` (see the module docstring): one
     evaluation with autograd on, and the gradient with respect to x_t of the known pixels' squared
@@ -104,8 +111,7 @@ def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
         raise ValueError(f"dc_repeats must be an int >= 1, got {dc_repeats!r}")
     if not 0.0 <= float(eta) <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0.0 <= guidance < float("inf"):
-        raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
+    guidance = check_guidance(guidance)
     if guidance > 0 and torch.is_inference_mode_enabled():
         raise RuntimeError("guidance > 0 differentiates through the network, which torch.inference_mode() forbids: "
                            "call it under torch.no_grad() or neither")

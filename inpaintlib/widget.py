@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .data import center_hole, to_unit
+from .sampling import check_guidance
 
 HERE = Path(__file__).parent
 HOLE_COLOUR = (255, 0, 0)  # the painted hole, on the canvas and in the pictures
@@ -555,9 +556,8 @@ class _InpaintWidgetBase:
         self.eta = W.FloatSlider(value=float(eta), min=0.0, max=1.0, step=0.05, description="eta", **wide)
         self.dc_repeats = W.IntSlider(value=_check_int(dc_repeats, "dc_repeats", 1), min=1, max=max(5, dc_repeats),
                                       description="dc_repeats", **wide)
-        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < float("inf"):
-            raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
-        self.guidance = W.FloatSlider(value=float(guidance), min=0.0, max=max(100.0, float(guidance)), step=5.0,
+        guidance = check_guidance(guidance)
+        self.guidance = W.FloatSlider(value=guidance, min=0.0, max=max(100.0, guidance), step=5.0,
                                       description="guidance", **wide)
         self.seed = W.IntText(value=_check_int(seed, "seed", 0), description="seed", **wide)
         self.every = W.IntSlider(value=_check_int(every, "every", 1), min=1, max=max(25, every),
