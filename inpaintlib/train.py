@@ -353,6 +353,7 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
         total_steps = min(total_steps, cfg.max_steps)
 
     step, history, panels = 0, [], []
+    seconds_before = 0.0  # training wall time of earlier runs of this out_dir (None: not recorded)
     epoch_rng = data_gen.get_state()
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, kind="mnist", map_location=device)
@@ -363,6 +364,7 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
         step = ckpt["step"]
+        seconds_before = ckpt.get("train_seconds")
         if ckpt["train_config"].get("world_size", 1) == info.world_size:  # else: fresh per-rank streams
             torch.set_rng_state(ckpt["rng"]["torch"].cpu())
             noise_gen.set_state(ckpt["rng"]["noise"].cpu())
@@ -381,6 +383,8 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
                  "train_config": {**asdict(cfg), "world_size": info.world_size},
                  "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
                  "optimizer": optimizer.state_dict(),
+                 # wall time of every run that led here (for a model card); None once a run did not record it
+                 "train_seconds": None if seconds_before is None else seconds_before + time.perf_counter() - t_start,
                  "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
                          "data_epoch_start": epoch_start_state}}
         if scaler is not None:

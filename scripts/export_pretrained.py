@@ -30,6 +30,7 @@ def export(src, name: str, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     atomic_save({"format": FORMAT, "version": VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
                  "train_config": ckpt["train_config"], "step": ckpt["step"],
+                 "train_seconds": ckpt.get("train_seconds"),
                  "ema": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}}, dst)
     return dst
 
@@ -52,7 +53,8 @@ def model_card(name, dst, ckpt, metrics, args) -> str:
         "- training arguments: `" + ", ".join(f"{k}={v!r}" for k, v in tc.items()) + "`", "",
         "## How it was made", "",
         f"    {args.command}", "",
-        f"Hardware: {args.hardware}. Wall time: {args.train_seconds / 60:.0f} minutes"
+        f"Hardware: {args.hardware}. Wall time: "
+        + (f"{args.train_seconds / 60:.0f} minutes" if args.train_seconds >= 120 else f"{args.train_seconds:.0f} seconds")
         + (f" ({args.note})" if args.note else "") + ".", "",
         "Exported with:", "",
         f"    python scripts/export_pretrained.py {args.src} {name} --n_eval {args.n_eval}"
@@ -85,8 +87,8 @@ def quality_section(path, names: str) -> list:
              f"centre hole, hole-only metrics pooled over images; digit identity read by a CNN of "
              f"{100 * q['classifier_test_accuracy']:.2f}% test accuracy; {hw['gpu'] or hw['cpu'] + ' CPU'}, "
              f"torch {hw['torch']}. Command:", "", f"    {q['command']}", "",
-             "| method | NFE/image | PSNR_hole (dB) | L1_hole | digit identity | gap to MMSE (dB) |",
-             "|---|---|---|---|---|---|"]
+             "| method | NFE/image | PSNR_hole (dB) | 95% interval (dB) | L1_hole | digit identity | gap to MMSE (dB) |",
+             "|---|---|---|---|---|---|---|"]
     for r in refs + mine:
         psnr = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole']:.2f}"
         gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
@@ -94,15 +96,17 @@ def quality_section(path, names: str) -> list:
             gap += f" (ideal {r['ideal_gap_db']:.2f})"
         nfe = str(r.get("nfe_per_image") or "")
         nfe += f" (+{nfe} backward)" if nfe and r.get("guidance") else ""
-        lines.append(f"| {r['method']} | {nfe} | {psnr} | {r['l1_hole']:.4f} | "
+        ci = f"{r['psnr_hole_ci95'][0]:.2f} to {r['psnr_hole_ci95'][1]:.2f}" if r.get("psnr_hole_ci95") else ""
+        lines.append(f"| {r['method']} | {nfe} | {psnr} | {ci} | {r['l1_hole']:.4f} | "
                      f"{r['digit_identity']:.3f} | {gap} |")
     for key in (k for k in q["targets"] for m in models if k == m or k.startswith(f"{m} (")):
-        lines += ["", f"The quality targets for `{key}`, on the same images:", "", "| target | value | threshold | met |",
-                  "|---|---|---|---|"]
+        lines += ["", f"The quality targets for `{key}`, on the same images:", "",
+                  "| target | value | its 95% interval | threshold | met |", "|---|---|---|---|---|"]
         for name, c in q["targets"][key].items():
             val = c["value"] if isinstance(c["value"], bool) else f"{c['value']:.3f}"
+            ci = f"{c['ci95'][0]:.2f} to {c['ci95'][1]:.2f}" if c.get("ci95") else ""
             thr = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.3f}"
-            lines.append(f"| {name} | {val} | {thr} | {'yes' if c['met'] else '**no**'} |")
+            lines.append(f"| {name} | {val} | {ci} | {thr} | {'yes' if c['met'] else '**no**'} |")
     return lines + [""]
 
 
@@ -130,7 +134,8 @@ def main(argv=None):
     p.add_argument("--pretrained_name", default="mnist")
     p.add_argument("--command", required=True)
     p.add_argument("--hardware", required=True)
-    p.add_argument("--train_seconds", type=float, required=True)
+    p.add_argument("--train_seconds", type=float, default=None,
+                   help="training wall time for the card (default: the one the checkpoint recorded)")
     p.add_argument("--note", default="")
     p.add_argument("--limitations", default="")
     p.add_argument("--n_eval", type=int, default=500, help="eval_cmd images for the card (0: no eval_cmd section)")
@@ -146,6 +151,11 @@ def main(argv=None):
         p.error("--quality_json needs --quality_name (the model's name in that file)")
     if args.quality_json:
         quality_section(args.quality_json, args.quality_name)  # a bad file or name fails before anything is written
+    if args.train_seconds is None:
+        args.train_seconds = load_checkpoint(args.src).get("train_seconds")
+        if args.train_seconds is None:
+            p.error(f"{args.src} does not record its training time (a run resumed from a checkpoint of an "
+                    f"older inpaintlib); give --train_seconds")
     if args.card_only:
         dst = WEIGHTS_DIR / f"{args.name}.pt"
         if not dst.exists():

@@ -90,9 +90,17 @@ def test_resume_continues_to_the_same_weights(tmp_path, mnist_root):
                   train_subset=48, base_channels=8, data_root=mnist_root, progress=False)  # 3 steps per epoch
     straight = train(max_steps=5, out_dir=str(tmp_path / "a"), **common)
     train(max_steps=3, out_dir=str(tmp_path / "b"), **common)
+    seconds_3 = load_checkpoint(tmp_path / "b" / "last.pt")["train_seconds"]
     resumed = train(max_steps=5, out_dir=str(tmp_path / "b"), resume=True, **common)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     assert b["step"] == 5
+    # the wall time adds up over the runs (a model card reads it); unknown stays unknown
+    assert b["train_seconds"] > seconds_3 > 0
+    legacy = torch.load(straight.checkpoint, weights_only=False)
+    del legacy["train_seconds"]  # as written by an inpaintlib that did not record it
+    torch.save(legacy, straight.checkpoint)
+    train(max_steps=6, out_dir=str(tmp_path / "a"), resume=True, **common)
+    assert load_checkpoint(straight.checkpoint)["train_seconds"] is None
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
         assert torch.equal(a["ema"][k], b["ema"][k]), k
