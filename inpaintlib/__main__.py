@@ -70,10 +70,11 @@ def add_function_options(sub: argparse.ArgumentParser, func, skip=()) -> None:
 
 def demo(out_dir: str = "outputs/demo", n: int = 16, steps: int = 50, model: str = "mnist",
          ckpt: str | None = None, data_root: str = "data", device=None, seed: int = 0,
-         guidance: float = 0.0) -> dict:
+         guidance: float = 0.0, dc_repeats: int = 1) -> dict:
     """Inpaint the 12x12 centre hole of MNIST test digits with a shipped model (or ``ckpt``);
     write a panel (masked input, inpainted, ground truth) and the hole-only metrics of those digits.
-    ``guidance`` > 0: with reconstruction guidance of that weight (``inpaint``; 0: off)."""
+    ``guidance`` > 0: with reconstruction guidance of that weight (``inpaint``; 0: off);
+    ``dc_repeats``: resampling rounds per step (``inpaint``; 1: plain DDIM with mask consistency)."""
     from pathlib import Path
 
     from . import center_hole, inpaint, load_model, load_test_images, pretrained
@@ -89,14 +90,19 @@ def demo(out_dir: str = "outputs/demo", n: int = 16, steps: int = 50, model: str
     net = load_model(ckpt, device=device)
     images, _ = load_test_images(data_root, n=n)
     hole = center_hole(28, 12)
-    result = inpaint(net, images, hole, steps=steps, seed=seed, guidance=guidance)
+    nfe = []
+    result = inpaint(net, images, hole, steps=steps, seed=seed, guidance=guidance, dc_repeats=dc_repeats,
+                     callback=lambda d: nfe.append(d["nfe"]))
     metrics = HoleMetrics()
     metrics.update(result, images, hole)
     out = check_writable_dir(out_dir, "out_dir")
     panel = save_panel([images * (1 - hole) + 0.5 * hole, result, images], out / "demo_panel.png",
                        row_titles=["masked", "inpainted", "ground truth"],
-                       title=f"{Path(ckpt).name}: {steps} DDIM steps" + (f", guidance={guidance:g}" if guidance else ""))
-    summary = {**metrics.summary(), "n": n, "steps": steps, "guidance": guidance, "checkpoint": str(ckpt),
+                       title=f"{Path(ckpt).name}: {steps} DDIM steps"
+                       + (f" x {dc_repeats} repeats" if dc_repeats > 1 else "")
+                       + (f", guidance={guidance:g}" if guidance else ""))
+    summary = {**metrics.summary(), "n": n, "steps": steps, "dc_repeats": dc_repeats, "nfe_per_image": max(nfe),
+               "guidance": guidance, "checkpoint": str(ckpt),
                "panel": str(panel), "device": str(next(net.parameters()).device)}
     (out / "demo_metrics.json").write_text(json.dumps(summary, indent=2))
     return summary

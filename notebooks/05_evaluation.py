@@ -301,17 +301,20 @@ print(f"command : {quality['command']}")
 print(f"hardware: {hw['gpu'] or hw['cpu'] + ' CPU'}, {hw['threads']} thread(s), torch {hw['torch']}; "
       f"digit classifier {100 * quality['classifier_test_accuracy']:.2f}% on the 10k test digits")
 print(f"\nthe first {quality['n_diffusion']} test digits (posterior means: the first {quality['n_posterior']})")
-print(f"{'method':<72}{'NFE':>6}{'PSNR_hole':>10}{'L1_hole':>9}{'identity':>9}{'gap to MMSE':>13}")
+print(f"{'method':<72}{'NFE':>6}{'PSNR_hole':>10}{'95% interval':>15}{'L1_hole':>9}{'identity':>9}{'gap to MMSE':>13}")
 for r in quality["rows"]:
     psnr = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole']:.2f}"
+    ci = f"{r['psnr_hole_ci95'][0]:.2f}-{r['psnr_hole_ci95'][1]:.2f}" if r.get("psnr_hole_ci95") else ""
     gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
     gap += f" ({r['ideal_gap_db']:.2f})" if r.get("ideal_gap_db") is not None else ""
-    print(f"{r['method']:<72}{r.get('nfe_per_image') or '':>6}{psnr:>10}{r['l1_hole']:>9.4f}"
+    print(f"{r['method']:<72}{r.get('nfe_per_image') or '':>6}{psnr:>10}{ci:>15}{r['l1_hole']:>9.4f}"
           f"{r['digit_identity']:>9.3f}{gap:>13}")
 for name, checks in quality["targets"].items():
     print(f"\ntargets for {name}:")
     for target, c in checks.items():
-        print(f"  {'met    ' if c['met'] else 'NOT met'}  {target}")
+        value = c["value"] if isinstance(c["value"], bool) else f"{c['value']:.2f}"
+        limit = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.2f}"
+        print(f"  {'met    ' if c['met'] else 'NOT met'}  {target:<44} {value} (needs {limit})")
 
 fig, axes = plt.subplots(len(quality["figures"]), 1, figsize=(8, 5.2 * len(quality["figures"])), squeeze=False)
 for ax, (name, path) in zip(axes[:, 0], quality["figures"].items()):
@@ -321,7 +324,9 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# (In brackets after a posterior-mean gap: the gap a perfect posterior sampler would have.) The README's
+# (In brackets after a posterior-mean gap: the gap a perfect posterior sampler would have. The 95% interval
+# is a bootstrap over the digits, `HoleMetrics.psnr_interval`: on a few hundred digits a pooled PSNR moves
+# by a few tenths of a dB with the choice of digits, so read differences smaller than that with care.) The README's
 # "How good is it" section discusses these numbers; the model cards in `inpaintlib/weights/` carry each
 # model's rows.
 #

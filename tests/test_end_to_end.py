@@ -154,3 +154,8 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     r = run("demo", "--ckpt", f"{out}/last.pt", "--out_dir", f"{out}/demo", "--n", "4", "--steps", "2")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "demo" / "demo_metrics.json").read_text())["n"] == 4
+    r = run("demo", "--ckpt", f"{out}/last.pt", "--out_dir", f"{out}/demo", "--n", "4", "--steps", "2",
+            "--dc_repeats", "3", "--guidance", "5")
+    assert r.returncode == 0, r.stderr
+    resampled = json.loads((tmp_path / "demo" / "demo_metrics.json").read_text())
+    assert resampled["dc_repeats"] == 3 and resampled["nfe_per_image"] == 2 * 3 and resampled["guidance"] == 5.0
