@@ -87,7 +87,8 @@ print(f"{len(images)} test digits; DDIM with {S.steps} steps; the live view ever
 #   *clear hole* empties it and *centre box* puts back the design's 12x12 square;
 # * **DDIM steps**, **eta** (0: deterministic DDIM; 1: ancestral noise) and **dc_repeats** (RePaint's
 #   resampling: each timestep visited that many times) are `inpaint`'s arguments, and so is **guidance**
-#   (reconstruction guidance, notebook 04: 0 is off, the design's sampler; try 45 on the shipped default);
+#   (reconstruction guidance, notebook 04: 0 is off, the design's sampler; try 30 with 3 repeats on the
+#   shipped default);
 #   *view every* sets how often the live view is redrawn;
 # * **Run**: the live view shows $x_t$ and the network's estimate of $x_0$ side by side as the
 #   sampler goes; it ends on input, result and ground truth. *save GIF* writes the whole run.

@@ -105,6 +105,9 @@ def test_target_check_compares_against_the_right_rows(quality):
     assert t["mean of 16 >= MMSE - 0.5 dB"]["met"] and t["mean of 16 > kNN k=10 mean"]["met"]
     assert t["digit identity of single samples >= 0.95"]["met"]
     assert t["known pixels equal the input exactly"]["met"]
+    # a run with K = 1 only (a sampler sweep) has no posterior-mean targets: a "mean" of one sample is no mean
+    one = rows[:-1] + [_row("m: mean of 1 samples (50 steps, dc_repeats=1)", 10.4, gap_to_mmse_db=2.6)]
+    assert not any("mean of" in k for k in quality.check_targets(one, "m", 50, 1, 1))
     rows[-1]["known_pixels_exact"] = False  # a mean of samples is the script's, not the sampler's output
     assert quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
     rows[-2]["known_pixels_exact"] = False
