@@ -64,18 +64,23 @@ class HoleMetrics:
     """Accumulates hole-only errors over batches; ``summary()`` gives pooled and per-image figures."""
 
     def __init__(self):
-        self.sq, self.abs, self.count, self.per_image_psnr = 0.0, 0.0, 0.0, []
-        self._sq_per_image, self._n_per_image = [], []
+        self._batches = []  # per batch: the per-image hole sums (squared error, absolute error, pixels)
 
     def update(self, pred, gt, hole) -> None:
-        sq, ab, n = (v.double() for v in hole_sums(pred, gt, hole))
-        self.sq += sq.sum().item()
-        self.abs += ab.sum().item()
-        self.count += n.sum().item()
-        self._sq_per_image.append(sq.cpu())
-        self._n_per_image.append(n.cpu())
+        self._batches.append(tuple(v.double().cpu() for v in hole_sums(pred, gt, hole)))
+
+    def _per_image(self):
+        """(squared error, absolute error, hole pixels), each (N,) over every image seen so far."""
+        if not self._batches:
+            return (torch.zeros(0, dtype=torch.float64),) * 3
+        return tuple(torch.cat(column) for column in zip(*self._batches))
+
+    @property
+    def per_image_psnr(self) -> list:
+        """Each image's own hole PSNR (an exact reconstruction counts as PSNR_CAP_DB)."""
+        sq, _, n = self._per_image()
         per_mse = (sq / n.clamp(min=1)).clamp(min=10 ** (-PSNR_CAP_DB / 10))
-        self.per_image_psnr += (-10.0 * torch.log10(per_mse)).tolist()
+        return (-10.0 * torch.log10(per_mse)).tolist()
 
     def psnr_interval(self, level: float = 0.95, resamples: int = 1000, seed: int = 0) -> list:
         """Bootstrap interval of the pooled PSNR_hole: the images are drawn again with replacement
@@ -85,7 +90,7 @@ class HoleMetrics:
         table, +-0.1 to 0.4 dB on 200 test digits, +-0.02 to 0.06 dB on all 10000."""
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
-        sq, n = torch.cat(self._sq_per_image), torch.cat(self._n_per_image)
+        sq, _, n = self._per_image()
         g = torch.Generator().manual_seed(seed)
         mses = []
         for start in range(0, resamples, 100):  # 100 draws at a time: (100, N) indices stay small for N = 10000
@@ -96,11 +101,13 @@ class HoleMetrics:
         return torch.quantile(psnr, q).tolist()
 
     def summary(self) -> dict:
-        if self.count == 0:
+        sq, ab, n = (v.sum().item() for v in self._per_image())
+        if n == 0:
             raise ValueError("no hole pixels were evaluated (the hole is empty)")
-        mse = self.sq / self.count
-        return {"psnr_hole": psnr_from_mse(mse), "l1_hole": self.abs / self.count, "mse_hole": mse,
-                "psnr_hole_per_image_mean": sum(self.per_image_psnr) / len(self.per_image_psnr),
+        mse = sq / n
+        per_image = self.per_image_psnr
+        return {"psnr_hole": psnr_from_mse(mse), "l1_hole": ab / n, "mse_hole": mse,
+                "psnr_hole_per_image_mean": sum(per_image) / len(per_image),
                 "psnr_hole_ci95": None if mse == 0 else self.psnr_interval(0.95)}
 
 
