@@ -1,0 +1,81 @@
+"""Continue training a shipped MNIST model when its full training state is gone.
+
+A shipped file keeps only the EMA weights (fp16). Training state (raw weights, Adam moments, the
+noise generator) lives in ``outputs/<run>/last.pt``, which git ignores, so a fresh clone cannot
+``--resume`` the run that made the shipped model. This script writes a ``last.pt`` that can:
+
+- raw weights and EMA weights both start from the shipped EMA weights (cast to fp32);
+- Adam starts with empty moments (its bias correction makes the first steps well scaled);
+- the batch order is replayed exactly: the data generator is put where the original run had it at
+  that step (one permutation per epoch, seeded by ``seed``), so the run sees the same digits next;
+- the noise generator (t, eps, holes) is reseeded from ``seed`` and the step, so the noise draws
+  differ from an uninterrupted run. The run is therefore a *warm restart*, not a bit-exact resume,
+  and the model card says so.
+
+    python scripts/resume_from_shipped.py mnist outputs/mnist_default
+    OMP_NUM_THREADS=1 nice python -m inpaintlib train --epochs 25 --warmup_steps 200 --sample_every 250 \
+        --out_dir outputs/mnist_default --resume true
+
+Refuses to replace an existing ``last.pt`` unless ``--overwrite`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from inpaintlib.pretrained import pretrained
+from inpaintlib.train import TrainConfig
+
+
+def warm_state(src, step: int | None = None) -> dict:
+    """A resumable training state built from a shipped (EMA-only) MNIST checkpoint."""
+    ckpt = load_checkpoint(src, kind="mnist")
+    if "ema" not in ckpt:
+        raise ValueError(f"{str(src)!r} holds no EMA weights to start from")
+    tc = dict(ckpt["train_config"])
+    world_size = tc.pop("world_size", 1)
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in tc.items() if k in known})
+    step = int(ckpt["step"] if step is None else step)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
+    optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values()
+                                  if v.is_floating_point()], lr=cfg.lr)
+    # the batch order: TensorBatches draws one randperm of the 60k training digits per epoch
+    n_train = 60000 if cfg.train_subset is None else cfg.train_subset
+    steps_per_epoch = (n_train // (cfg.batch_size * world_size)) // cfg.grad_accum
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(step // steps_per_epoch):
+        torch.randperm(n_train, generator=data_gen)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
+    torch.manual_seed(cfg.seed + step)
+    return {"format": FORMAT, "version": VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
+            "train_config": {**asdict(cfg), "world_size": world_size}, "step": step,
+            "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
+            "optimizer": optimizer.state_dict(), "train_seconds": ckpt.get("train_seconds"),
+            "warm_restart": {"from": str(src), "step": step},
+            "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state(),
+                    "data_epoch_start": data_gen.get_state()}}
+
+
+def main(argv=None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", help="a shipped name (mnist, mnist-mask) or the path of an EMA-only checkpoint")
+    p.add_argument("out_dir", help="the run folder; last.pt is written there")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing last.pt")
+    args = p.parse_args(argv)
+    src = Path(args.model) if args.model.endswith(".pt") else pretrained(args.model)
+    dst = Path(args.out_dir) / "last.pt"
+    if dst.exists() and not args.overwrite:
+        raise SystemExit(f"{dst} exists; pass --overwrite to replace it (it may hold a run's real state)")
+    state = warm_state(src)
+    atomic_save(state, dst)
+    print(f"wrote {dst}: step {state['step']} from {src} (warm restart: fresh Adam moments and noise draws)")
+    return dst
+
+
+if __name__ == "__main__":
+    main()
