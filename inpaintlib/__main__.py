@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import inspect
 import json
 import sys
@@ -68,47 +69,8 @@ def add_function_options(sub: argparse.ArgumentParser, func, skip=()) -> None:
                              help=f"default: {param.default!r}")
 
 
-def demo(out_dir: str = "outputs/demo", n: int = 16, steps: int = 50, model: str = "mnist",
-         ckpt: str | None = None, data_root: str = "data", device=None, seed: int = 0,
-         guidance: float = 0.0, dc_repeats: int = 1) -> dict:
-    """Inpaint the 12x12 centre hole of MNIST test digits with a shipped model (or ``ckpt``);
-    write a panel (masked input, inpainted, ground truth) and the hole-only metrics of those digits.
-    ``guidance`` > 0: with reconstruction guidance of that weight (``inpaint``; 0: off);
-    ``dc_repeats``: resampling rounds per step (``inpaint``; 1: plain DDIM with mask consistency)."""
-    from pathlib import Path
-
-    from . import center_hole, inpaint, load_model, load_test_images, pretrained
-    from .evaluate import HoleMetrics
-    from .utils import check_writable_dir, save_panel
-
-    if ckpt is None:
-        try:
-            ckpt = pretrained(model)
-        except FileNotFoundError as err:
-            raise FileNotFoundError(f"{err}\nIn one command: python -m inpaintlib train --epochs 1 && "
-                                    f"python -m inpaintlib demo --ckpt outputs/inpaint/last.pt") from None
-    net = load_model(ckpt, device=device)
-    images, _ = load_test_images(data_root, n=n)
-    hole = center_hole(28, 12)
-    nfe = []
-    result = inpaint(net, images, hole, steps=steps, seed=seed, guidance=guidance, dc_repeats=dc_repeats,
-                     callback=lambda d: nfe.append(d["nfe"]))
-    metrics = HoleMetrics()
-    metrics.update(result, images, hole)
-    out = check_writable_dir(out_dir, "out_dir")
-    panel = save_panel([images * (1 - hole) + 0.5 * hole, result, images], out / "demo_panel.png",
-                       row_titles=["masked", "inpainted", "ground truth"],
-                       title=f"{Path(ckpt).name}: {steps} DDIM steps"
-                       + (f" x {dc_repeats} repeats" if dc_repeats > 1 else "")
-                       + (f", guidance={guidance:g}" if guidance else ""))
-    summary = {**metrics.summary(), "n": n, "steps": steps, "dc_repeats": dc_repeats, "nfe_per_image": max(nfe),
-               "guidance": guidance, "checkpoint": str(ckpt),
-               "panel": str(panel), "device": str(next(net.parameters()).device)}
-    (out / "demo_metrics.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
 def main(argv=None) -> int:
+    from .demo import demo
     from .evaluate import eval_cmd, sample_cmd
     from .freeform import inpaint_image, train_inpainting
     from .train import train
@@ -142,6 +104,15 @@ def main(argv=None) -> int:
         print(f"inpainted a {result.size[0]}x{result.size[1]} image: {args['save_result']}")
     elif func is sample_cmd:
         print(f"inpainted {len(result)} images")
+    elif func is demo:
+        print(f"{result['n']} MNIST test digits, 12x12 centre hole (hole-only PSNR; identity = fills the shipped "
+              f"classifier reads as the true digit)")
+        for row in result["rows"]:
+            ident = f"{row['identity_hits']:2d}/{result['n']}" if "identity_hits" in row else "  -  "
+            extra = f" (+{row['backward_per_image']} backward)" if row.get("backward_per_image") else ""
+            print(f"  {row['row']:28s} psnr_hole {row['psnr_hole']:6.2f} dB  identity {ident}  "
+                  f"NFE {row['nfe_per_image']}{extra}")
+        print(f"figure: {result['panel']}  metrics: {Path(result['panel']).with_name('demo_metrics.json')}")
     else:
         print(json.dumps(result, indent=2))
     return 0

@@ -13,6 +13,23 @@ MODELS = {
 }
 
 
+# How each shipped model samples best (chosen on training digits, never on the test split; the cards
+# give the measurements). ``DESIGN`` is the design document's sampler, kept as the baseline beside it.
+DESIGN = dict(steps=50, dc_repeats=2, guidance=0.0)  # eval_cmd's defaults: replacement, RePaint x2
+RECOMMENDED = {
+    "mnist": dict(steps=50, dc_repeats=3, guidance=30.0),  # the best training-free sampler on this network
+    "mnist-mask": dict(steps=50, dc_repeats=2, guidance=0.0),  # the network already sees the observation
+}
+BEST = "mnist-mask"  # the best shipped MNIST model: what the demo, the widget and notebooks 04 to 06 show
+
+
+def recommended(name: str) -> dict:
+    """The sampler settings (steps, dc_repeats, guidance) that shipped model ``name`` samples best with."""
+    if name not in RECOMMENDED:
+        raise ValueError(f"name must be one of {', '.join(map(repr, RECOMMENDED))}, got {name!r}")
+    return dict(RECOMMENDED[name])
+
+
 def pretrained(name: str = "mnist") -> Path:
     """Path of the shipped checkpoint ``name`` (one of ``MODELS``)."""
     if name not in MODELS:

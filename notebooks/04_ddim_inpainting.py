@@ -353,10 +353,43 @@ print(f"inpainted {len(samples)} digits -> {OUT / 'samples.png'}")
 display(Image(filename=str(OUT / "samples.png")))
 
 # %% [markdown]
+# ## 5. Beyond replacement: the best the project does, beside the design
+#
+# Everything above is the design's sampler, and on this network it often fills the hole with a *different*
+# digit: replacement lets the hole see the known pixels only through the network's next input. Two remedies
+# ship with the package, and `python -m inpaintlib demo` (the README's first command) shows them row by row
+# on the same digits, with the same seed:
+#
+# * **the design's sampler on the design's model**: `pretrained("mnist")`, replacement with `dc_repeats=2`
+#   (`inpaintlib.pretrained.DESIGN`, what `eval_cmd` runs by default);
+# * **the best training-free sampler on the same network**: reconstruction guidance (section 3) with three
+#   resampling rounds (`RECOMMENDED["mnist"]`): the same weights, a different sampler;
+# * **the mask-conditioned model**: `pretrained("mnist-mask")`, the same U-Net trained with `cond="mask"`, so it
+#   is *told* the observation and the hole at every step (`RECOMMENDED["mnist-mask"]`).
+#
+# Under each fill is the digit that the shipped classifier (`inpaintlib/classifier.py`) reads, green when
+# it is the true one. The design's sampler stays one argument away everywhere: `inpaint(model, images, hole)`
+# with no sampler arguments *is* the design's step, and `demo(model="mnist", dc_repeats=2, guidance=0)` shows
+# it alone.
+
+# %%
+from inpaintlib.demo import demo
+
+shown = demo(out_dir=str(OUT / "demo"), n=S.n_images, seed=0)
+for row in shown["rows"]:
+    backward = f" (+{row['backward_per_image']} backward)" if row["backward_per_image"] else ""
+    print(f"{row['row']:28s} {row['psnr_hole']:6.2f} dB   right digit {row['identity_hits']}/{shown['n']}   "
+          f"NFE {row['nfe_per_image']}{backward}")
+display(Image(filename=shown["panel"]))
+
+# %% [markdown]
 # ## What to take away
 #
 # * Inpainting with an unconditional diffusion model is a change to the *sampler* only: a DDIM step, then
 #   the known pixels overwritten with the observation at the new noise level.
+# * Replacement alone does not know what the hole needs: the same network fills the right digit far more
+#   often when the sampler also follows the error on the known pixels (guidance), and a network trained to
+#   see the observation (`cond="mask"`) does best of all (section 5).
 # * The loop fits on one screen, and the library's `ddim_inpaint` is that loop: same seed, same numbers.
 # * `eta`, `dc_repeats` and `init_from_y` trade randomness, cost and how much the observation guides the start.
 #

@@ -64,7 +64,8 @@ import torch
 from IPython.display import Image, display
 
 from inpaintlib import center_hole, display_reverse, load_model, load_test_images, pretrained, random_hole
-from inpaintlib.notebook import choose_checkpoint, sizes
+from inpaintlib.notebook import sizes
+from inpaintlib.pretrained import BEST, recommended
 from inpaintlib.widget import FreeformInpaintWidget, InpaintWidget
 
 # fast mode (INPAINTLIB_FAST=1) changes sizes only: fewer DDIM steps, fewer digits and patterns
@@ -73,10 +74,15 @@ S = sizes(fast=dict(steps=10, every=2, n_images=20, n_patterns=6, ff_steps=10),
 OUT = Path("outputs/06_interactive")
 OUT.mkdir(parents=True, exist_ok=True)
 
-CKPT = choose_checkpoint()  # yours from 03 if you trained one, else the shipped model
+# the best shipped MNIST model and the sampler settings it is measured best with (inpaintlib/pretrained.py);
+# the design's model and sampler are one argument away: load_model(pretrained("mnist")) and dc_repeats=2
+CKPT = pretrained(BEST)
+SETTINGS = recommended(BEST)
 model = load_model(CKPT, device=env.device)
 images, labels = load_test_images("data", S.n_images)
-print(f"{len(images)} test digits; DDIM with {S.steps} steps; the live view every {S.every} proposals")
+print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.config.cond!r}); DDIM with {S.steps} "
+      f"steps, dc_repeats={SETTINGS['dc_repeats']}, guidance={SETTINGS['guidance']:g}; "
+      f"the live view every {S.every} proposals")
 
 # %% [markdown]
 # ## 1. The widget
@@ -87,8 +93,10 @@ print(f"{len(images)} test digits; DDIM with {S.steps} steps; the live view ever
 #   *clear hole* empties it and *centre box* puts back the design's 12x12 square;
 # * **DDIM steps**, **eta** (0: deterministic DDIM; 1: ancestral noise) and **dc_repeats** (RePaint's
 #   resampling: each timestep visited that many times) are `inpaint`'s arguments, and so is **guidance**
-#   (reconstruction guidance, notebook 04: 0 is off, the design's sampler; try 30 with 3 repeats on the
-#   shipped default);
+#   (reconstruction guidance, notebook 04: 0 is off, the design's sampler). The widget starts with the
+#   best shipped model, `pretrained("mnist-mask")` (it sees the observation and the hole, notebook 04
+#   section 5), at its recommended settings; for the design's model pass `load_model(pretrained("mnist"))`
+#   and try guidance 30 with 3 repeats against guidance 0;
 #   *view every* sets how often the live view is redrawn;
 # * **Run**: the live view shows $x_t$ and the network's estimate of $x_0$ side by side as the
 #   sampler goes; it ends on input, result and ground truth. *save GIF* writes the whole run.
@@ -99,8 +107,8 @@ print(f"{len(images)} test digits; DDIM with {S.steps} steps; the live view ever
 # ("hole: N of 784 pixels") is computed by the kernel, so it shows what the sampler will get.
 
 # %%
-widget = InpaintWidget(model, images, labels, index=0, steps=S.steps, every=S.every, seed=0,
-                       gif_path=OUT / "widget.gif")
+widget = InpaintWidget(model, images, labels, index=0, steps=S.steps, dc_repeats=SETTINGS["dc_repeats"],
+                       guidance=SETTINGS["guidance"], every=S.every, seed=0, gif_path=OUT / "widget.gif")
 widget
 
 # %% [markdown]

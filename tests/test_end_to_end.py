@@ -158,4 +158,7 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
             "--dc_repeats", "3", "--guidance", "5")
     assert r.returncode == 0, r.stderr
     resampled = json.loads((tmp_path / "demo" / "demo_metrics.json").read_text())
-    assert resampled["dc_repeats"] == 3 and resampled["nfe_per_image"] == 2 * 3 and resampled["guidance"] == 5.0
+    row = resampled["rows"][0]
+    assert len(resampled["rows"]) == 1 and row["checkpoint"].endswith("last.pt")
+    assert row["dc_repeats"] == 3 and row["nfe_per_image"] == 2 * 3 and row["guidance"] == 5.0
+    assert row["backward_per_image"] == 2 * 3 and resampled["nfe_per_image"] == 2 * 3
