@@ -7,8 +7,9 @@ Read top-down. First the core, which needs neither a browser nor ipywidgets:
                                           ``to_hole()``: painted mask -> hole tensor (1 = fill)
     run_inpainting                        ``inpaint`` with a callback that keeps a frame every k proposals
     live_panel, result_panel, write_gif   the pictures (PIL): the live view, the final view, the GIF
-Then the widgets, built on ipywidgets (7.7+ and 8) and one anywidget component for the canvas:
+Then the widgets, built on ipywidgets (7.7+ and 8) and two anywidget components:
     MaskCanvas (``canvas_class()``)       the HTML canvas (widget_canvas.js); syncs each layer as a PNG
+    PngView (``view_class()``)            a picture (the live and the result view), sent as a data URL
     InpaintWidget                         MNIST: a test digit by index, or a digit drawn by hand
     FreeformInpaintWidget                 the free-form model: a generated pattern, or an uploaded image
 
@@ -23,6 +24,13 @@ How the pictures are made. ``inpaint``'s callback hands over x_t and the x0 esti
 after every proposal (``sampling.ddim_inpaint``); every ``every``-th one is kept as a frame and
 converted with ``to_unit``, the one model -> [0, 1] conversion. The live view shows
 [input | x_t | x0 estimate]; the run ends on [input | result | ground truth].
+
+What Colab needs (ipywidgets 7.7.1 in its custom widget manager). That manager drops binary
+buffers, so nothing reaches the browser as bytes: every picture travels as a PNG data URL in a
+string trait (the canvas's image_png/hole_png/ink_png, a PngView's src). And a message sent to a
+widget before its view exists can be lost, so every widget is built with its state as constructor
+arguments (image, hole, views, labels, CSS classes): a widget's first message, the one that creates
+it in the browser, already carries everything it shows.
 """
 from __future__ import annotations
 
@@ -426,8 +434,28 @@ def enable_colab_widgets() -> bool:
     return True
 
 
+def _widget_install_command(missing: list) -> list:
+    """The pip command that installs what of ipywidgets and anywidget is ``missing``, and only that:
+    an ipywidgets already there (Colab's 7.7.1, which its widget manager is built for) is held at its
+    version, so that installing anywidget can never upgrade or replace it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cmd = [sys.executable, "-m", "pip", "install", "-q"]
+    if "anywidget" in missing:
+        cmd.append("anywidget>=0.9")
+    if "ipywidgets" in missing:
+        cmd.append("ipywidgets>=7.7")
+    else:
+        try:
+            cmd.append(f"ipywidgets=={version('ipywidgets')}")
+        except PackageNotFoundError:  # importable but not installed by pip: leave it alone
+            pass
+    return cmd
+
+
 def _widget_libraries():
-    """ipywidgets and anywidget, installed on the fly on Colab (which ships ipywidgets 7.7 only)."""
+    """ipywidgets and anywidget; on Colab, whichever is missing is installed (never replacing Colab's
+    ipywidgets, see ``_widget_install_command``). Colab ships both today (ipywidgets 7.7.1, anywidget 0.9)."""
     import importlib
     import importlib.util
 
@@ -435,7 +463,7 @@ def _widget_libraries():
     if missing and in_colab():
         import subprocess
 
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "anywidget>=0.9", "ipywidgets>=7.7"], check=True)
+        subprocess.run(_widget_install_command(missing), check=True)
         importlib.invalidate_caches()
         missing = [name for name in missing if importlib.util.find_spec(name) is None]
     if missing:
@@ -490,6 +518,58 @@ def canvas_class():
     return MaskCanvas
 
 
+_VIEW = None
+_VIEW_ESM = """
+// one picture, shown at its own size: an <img> whose src is the PNG data URL in the `src` trait
+function render({ model, el }) {
+  const img = document.createElement("img");
+  img.className = model.get("img_class");
+  img.alt = model.get("alt");
+  const show = () => { img.src = model.get("src"); };
+  show();
+  el.appendChild(img);
+  model.on("change:src", show);
+  return () => model.off("change:src", show);
+}
+export default { render };
+"""
+
+
+def view_class():
+    """The ``PngView`` anywidget class: a picture sent to the browser as a string (a PNG data URL in
+    the synced ``src`` trait), never as a binary buffer, which Colab's widget manager drops.
+
+    ``value`` (PNG bytes, kernel side only, not synced) is what Python reads and writes, as with
+    ``ipywidgets.Image``; setting it updates ``src``. ``img_class`` is the CSS class of the <img>."""
+    global _VIEW
+    if _VIEW is not None:
+        return _VIEW
+    _, anywidget = _widget_libraries()
+    import traitlets
+
+    class PngView(anywidget.AnyWidget):
+        _esm = _VIEW_ESM
+        src = traitlets.Unicode("").tag(sync=True)
+        img_class = traitlets.Unicode("").tag(sync=True)
+        alt = traitlets.Unicode("").tag(sync=True)
+        value = traitlets.Bytes(b"")  # not synced: the browser gets src
+
+        def __init__(self, value: bytes = b"", **kwargs):
+            super().__init__(value=value, src=_bytes_data_url(value), **kwargs)
+
+        @traitlets.observe("value")
+        def _value_to_src(self, change):
+            self.src = _bytes_data_url(change["new"])
+
+    PngView.__module__ = __name__
+    _VIEW = PngView
+    return PngView
+
+
+def _bytes_data_url(png: bytes) -> str:
+    return PNG_PREFIX + base64.b64encode(png).decode("ascii") if png else ""
+
+
 def _image_data_url(image01: torch.Tensor) -> str:
     """(1, C, H, W) in [0, 1] -> PNG data URL at image resolution (the canvas scales it up)."""
     return png_data_url(tile(image01, 1))
@@ -505,12 +585,16 @@ def _default_steps(model) -> int:
 
 class _InpaintWidgetBase:
     """What both widgets share: the canvas and its hole layer, the sampler controls, Run, the live
-    and final views, the GIF. Subclasses add the image sources."""
+    and final views, the GIF. Subclasses add the image sources.
+
+    Built with its state: ``image01`` (and ``truth01``) is the image it starts on, the hole starts as
+    the centre box, and each widget is constructed with its values (see the module docstring)."""
 
     kind = "base"
     known, init_from_y = "noised", True
 
-    def __init__(self, model, size: int, scale: int, view_scale: int, steps=None, eta: float = 0.0,
+    def __init__(self, model, size: int, scale: int, view_scale: int, image01: torch.Tensor,
+                 truth01: torch.Tensor | None = None, background: bool = True, steps=None, eta: float = 0.0,
                  dc_repeats: int = 1, seed: int = 0, every: int = 5, brush: float = 3.0, centre_box=None,
                  gif_path="outputs/06_interactive/widget.gif", guidance: float = 0.0):
         self.widgets, _ = _widget_libraries()
@@ -524,33 +608,37 @@ class _InpaintWidgetBase:
         self.centre_box_size = max(1, round(self.size * 12 / 28)) if centre_box is None else \
             _check_int(centre_box, "centre_box", 1, self.size)
         self.hole_layer = CanvasMask(self.size, self.scale, HOLE_COLOUR)
-        self.image = torch.zeros(1, model.config.channels, self.size, self.size)
-        self.truth: torch.Tensor | None = None
+        self.hole_layer.centre_box(self.centre_box_size)  # every widget starts on the centre box
+        self.image = image01.detach().float().cpu().clamp(0, 1)
+        self.truth: torch.Tensor | None = None if truth01 is None else truth01.detach().float().cpu().clamp(0, 1)
         self.last_run: RunResult | None = None
         self._run_hole: torch.Tensor | None = None  # the hole of the last run
         self._busy = False
 
-        self.canvas = canvas_class()(width=self.size, height=self.size, scale=self.scale, brush=float(brush))
+        # every widget gets its state in its constructor, CSS classes included (not by trait changes
+        # afterwards, which Colab may never deliver: they are sent before the widget has a view)
+        def control(cls, css_class, **kwargs):
+            return cls(_dom_classes=(css_class,), **kwargs)
+
+        tool_options, tool = self._tool_choice()
+        self.canvas = canvas_class()(width=self.size, height=self.size, scale=self.scale, brush=float(brush),
+                                     tool=tool, image_png=_image_data_url(self.image) if background else "",
+                                     hole_png=self.hole_layer.to_png(), ink_png=self._ink_png())
         self.canvas.observe(self._on_canvas_hole, names="hole_png")
 
-        def control(widget, css_class):
-            widget.add_class(css_class)
-            return widget
-
         wide = dict(style={"description_width": "90px"}, layout=W.Layout(width="330px"))
-        self.tool = W.ToggleButtons(options=[("paint hole", "hole"), ("erase hole", "erase")], value="hole",
-                                    description="brush", style={"button_width": "90px"})
+        self.tool = W.ToggleButtons(options=tool_options, value=tool, description="brush",
+                                    style={"button_width": "90px"})
         self.brush = W.FloatSlider(value=float(brush), min=0.5, max=max(8.0, self.size / 4), step=0.5,
                                    description="brush size", **wide)
         W.link((self.tool, "value"), (self.canvas, "tool"))
         W.link((self.brush, "value"), (self.canvas, "brush"))
-        self.clear_button = control(W.Button(description="clear hole", icon="eraser"), "inpaint-clear")
-        self.box_button = control(W.Button(description="centre box", icon="square",
-                                           tooltip=f"the centred {self.centre_box_size}x{self.centre_box_size} square"),
-                                  "inpaint-centre-box")
+        self.clear_button = control(W.Button, "inpaint-clear", description="clear hole", icon="eraser")
+        self.box_button = control(W.Button, "inpaint-centre-box", description="centre box", icon="square",
+                                  tooltip=f"the centred {self.centre_box_size}x{self.centre_box_size} square")
         self.clear_button.on_click(lambda _: self.clear_hole())
         self.box_button.on_click(lambda _: self.centre_box())
-        self.hole_label = control(W.Label(value=""), "inpaint-hole-count")
+        self.hole_label = control(W.Label, "inpaint-hole-count", value=self._hole_text())
 
         self.steps = W.IntSlider(value=steps, min=1, max=model.config.T, description="DDIM steps", **wide)
         self.eta = W.FloatSlider(value=float(eta), min=0.0, max=1.0, step=0.05, description="eta", **wide)
@@ -562,15 +650,20 @@ class _InpaintWidgetBase:
         self.seed = W.IntText(value=_check_int(seed, "seed", 0), description="seed", **wide)
         self.every = W.IntSlider(value=_check_int(every, "every", 1), min=1, max=max(25, every),
                                  description="view every", **wide)
-        self.run_button = control(W.Button(description="Run", button_style="success", icon="play"), "inpaint-run")
+        self.run_button = control(W.Button, "inpaint-run", description="Run", button_style="success", icon="play")
         self.run_button.on_click(self._on_run_click)
         self.gif_path = W.Text(value=str(gif_path), description="GIF file", **wide)
-        self.gif_button = control(W.Button(description="save GIF", icon="film"), "inpaint-save-gif")
+        self.gif_button = control(W.Button, "inpaint-save-gif", description="save GIF", icon="film")
         self.gif_button.on_click(self._on_gif_click)
-        self.status = control(W.Label(value="paint a hole on the image, then press Run"), "inpaint-status")
-        natural = W.Layout(align_self="flex-start")  # shown at their own size, not stretched (and blurred)
-        self.live_view = control(W.Image(format="png", layout=natural), "inpaint-live")
-        self.result_view = control(W.Image(format="png", layout=W.Layout(align_self="flex-start")), "inpaint-result")
+        self.status = control(W.Label, "inpaint-status", value=self._start_status())
+        # the pictures: PNG data URLs in a string trait (PngView), never binary buffers (Colab drops them);
+        # shown at their own size, not stretched (and blurred)
+        result_png, live_png = self._view_pngs()
+        View = view_class()
+        self.live_view = control(View, "inpaint-live-view", value=live_png, img_class="inpaint-live",
+                                 alt="live view: x_t and the x0 estimate", layout=W.Layout(align_self="flex-start"))
+        self.result_view = control(View, "inpaint-result-view", value=result_png, img_class="inpaint-result",
+                                   alt="result", layout=W.Layout(align_self="flex-start"))
 
         left = W.VBox(self._source_controls() + [self.canvas, self.tool, self.brush,
                                                  W.HBox([self.clear_button, self.box_button] + self._extra_buttons()),
@@ -579,15 +672,24 @@ class _InpaintWidgetBase:
                         W.HBox([self.run_button, self.gif_button]), self.gif_path, self.status,
                         W.HTML("<b>live view</b>: x_t and the x0 estimate while DDIM runs"), self.live_view,
                         W.HTML("<b>result</b>"), self.result_view])
-        self.ui = control(W.HBox([left, right]), "inpaint-widget")
-        self.ui.add_class(f"inpaint-{self.kind}")
+        self.ui = W.HBox([left, right], _dom_classes=("inpaint-widget", f"inpaint-{self.kind}"))
 
-    # -- hooks for the subclasses
+    # -- hooks for the subclasses (called while the widgets are built)
     def _source_controls(self) -> list:
         return []
 
     def _extra_buttons(self) -> list:
         return []
+
+    def _tool_choice(self) -> tuple:
+        """The brush's options and the one selected at the start."""
+        return [("paint hole", "hole"), ("erase hole", "erase")], "hole"
+
+    def _ink_png(self) -> str:
+        return ""
+
+    def _start_status(self) -> str:
+        return "paint a hole on the image, then press Run"
 
     # -- display
     def _ipython_display_(self):
@@ -627,9 +729,12 @@ class _InpaintWidgetBase:
             return
         self._hole_changed()
 
-    def _hole_changed(self) -> None:
+    def _hole_text(self) -> str:
         n, total = self.hole_pixels, self.size * self.size
-        self.hole_label.value = f"hole: {n} of {total} pixels ({n / total:.0%})"
+        return f"hole: {n} of {total} pixels ({n / total:.0%})"
+
+    def _hole_changed(self) -> None:
+        self.hole_label.value = self._hole_text()
         self._refresh_views()
 
     def set_hole(self, hole) -> "_InpaintWidgetBase":
@@ -657,17 +762,25 @@ class _InpaintWidgetBase:
         return self
 
     # -- running
-    def _refresh_views(self) -> None:
+    def _view_pngs(self) -> tuple:
+        """(the result view's PNG, the live view's PNG or None to leave it as it is)."""
         s = self.view_scale
         hole = self.hole
         # the last result, while it belongs to the hole on the canvas; after a new stroke: "press Run"
         current = self.last_run is not None and torch.equal(hole, self._run_hole)
         result = self.last_run.result if current else None
-        self.result_view.value = _png(result_panel(self.image, hole, result, self.truth, s))
-        if not current:
-            blank = {"x": torch.zeros_like(self.image), "x0_pred": torch.zeros_like(self.image), "t": "-",
-                     "step": 0, "total": self.steps.value * self.dc_repeats.value}
-            self.live_view.value = _png(live_panel(blank, self.image, hole, s))
+        result_png = _png(result_panel(self.image, hole, result, self.truth, s))
+        if current:
+            return result_png, None
+        blank = {"x": torch.zeros_like(self.image), "x0_pred": torch.zeros_like(self.image), "t": "-",
+                 "step": 0, "total": self.steps.value * self.dc_repeats.value}
+        return result_png, _png(live_panel(blank, self.image, hole, s))
+
+    def _refresh_views(self) -> None:
+        result_png, live_png = self._view_pngs()
+        self.result_view.value = result_png
+        if live_png is not None:
+            self.live_view.value = live_png
 
     def _on_frame(self, frame: dict) -> None:
         self.live_view.value = _png(live_panel(frame, self.image, self._live_hole, self.view_scale))
@@ -777,30 +890,48 @@ class InpaintWidget(_InpaintWidgetBase):
         if source not in ("test", "draw"):
             raise ValueError(f"source must be 'test' or 'draw', got {source!r}")
         self.images, self.labels = images.float(), labels
-        super().__init__(model, S, scale, view_scale, **options)
-        self.ink_layer = CanvasMask(self.size, self.scale, INK_COLOUR)
+        self._start_source, self._start_index = source, _check_int(index, "index", 0, len(images) - 1)
+        self.ink_layer = CanvasMask(S, scale, INK_COLOUR)
+        if source == "draw":  # an empty canvas to draw on
+            image, background = self.ink_layer.to_image(), False
+        else:
+            image, background = self.images[self._start_index:self._start_index + 1], True
+        super().__init__(model, S, scale, view_scale, image, image, background=background, **options)
         self.canvas.observe(self._on_canvas_ink, names="ink_png")
         self.source.observe(self._on_source, names="value")
         self.index.observe(lambda change: self.show_digit(change["new"]), names="value")
         self.clear_ink_button.on_click(lambda _: self.clear_drawing())
-        self.show_digit(_check_int(index, "index", 0, len(images) - 1))
-        self.centre_box()
-        if source == "draw":
-            self.source.value = "draw"
 
     def _source_controls(self) -> list:
         W = self.widgets
-        self.source = W.ToggleButtons(options=[("test digit", "test"), ("draw a digit", "draw")], value="test",
-                                      description="image")
-        self.index = W.IntSlider(value=0, min=0, max=len(self.images) - 1, description="test digit",
+        self.source = W.ToggleButtons(options=[("test digit", "test"), ("draw a digit", "draw")],
+                                      value=self._start_source, description="image")
+        self.index = W.IntSlider(value=self._start_index, min=0, max=len(self.images) - 1,
+                                 description=self._digit_description(self._start_index),
+                                 disabled=self._start_source == "draw",
                                  style={"description_width": "90px"}, layout=W.Layout(width="330px"))
         return [self.source, self.index]
 
     def _extra_buttons(self) -> list:
-        self.clear_ink_button = self.widgets.Button(description="clear drawing", icon="trash",
-                                                    layout=self.widgets.Layout(display="none"))
-        self.clear_ink_button.add_class("inpaint-clear-drawing")
+        W = self.widgets
+        self.clear_ink_button = W.Button(description="clear drawing", icon="trash",
+                                         layout=W.Layout(display="" if self._start_source == "draw" else "none"),
+                                         _dom_classes=("inpaint-clear-drawing",))
         return [self.clear_ink_button]
+
+    def _tool_choice(self) -> tuple:
+        if self._start_source == "draw":
+            return self._draw_tools, "ink"
+        return super()._tool_choice()
+
+    def _start_status(self) -> str:
+        return self._draw_status if self._start_source == "draw" else super()._start_status()
+
+    _draw_tools = [("paint hole", "hole"), ("erase hole", "erase"), ("draw digit", "ink"), ("erase ink", "ink_erase")]
+    _draw_status = "draw a digit (white ink), then paint a hole and press Run"
+
+    def _digit_description(self, index: int) -> str:
+        return "test digit" if self.labels is None else f"digit ({int(self.labels[index])})"
 
     def show_digit(self, index: int) -> "InpaintWidget":
         """Inpaint test digit ``index`` (switches to the test-digit source)."""
@@ -813,21 +944,19 @@ class InpaintWidget(_InpaintWidgetBase):
             return self
         digit = self.images[index:index + 1]
         self._show_image(digit, digit)
-        if self.labels is not None:
-            self.index.description = f"digit ({int(self.labels[index])})"
+        self.index.description = self._digit_description(index)
         return self
 
     def _on_source(self, change) -> None:
         W = self.widgets
         if change["new"] == "draw":
-            self.tool.options = [("paint hole", "hole"), ("erase hole", "erase"), ("draw digit", "ink"),
-                                 ("erase ink", "ink_erase")]
+            self.tool.options = self._draw_tools
             self.tool.value = "ink"
             self.clear_ink_button.layout = W.Layout(display="")
             self.index.disabled = True
             self.canvas.image_png = ""
             self._from_drawing()
-            self.status.value = "draw a digit (white ink), then paint a hole and press Run"
+            self.status.value = self._draw_status
         else:
             self.tool.options = [("paint hole", "hole"), ("erase hole", "erase")]
             self.tool.value = "hole"
@@ -906,18 +1035,18 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
         view_scale = max(1, round(160 / S)) if view_scale is None else view_scale
         brush = max(2.0, S / 10) if brush is None else brush
         options.setdefault("centre_box", S // 3)
-        super().__init__(model, S, scale, view_scale, brush=brush, **options)
+        self._start_index = _check_int(index, "index", 0, len(self.images) - 1)
+        image = self.images[self._start_index:self._start_index + 1]
+        super().__init__(model, S, scale, view_scale, image, image, brush=brush, **options)
         self.source.observe(self._on_source, names="value")
         self.index.observe(lambda change: self.show_pattern(change["new"]), names="value")
         self.upload.observe(self._on_upload, names="value")
-        self.show_pattern(_check_int(index, "index", 0, len(self.images) - 1))
-        self.centre_box()
 
     def _source_controls(self) -> list:
         W = self.widgets
         self.source = W.ToggleButtons(options=[("pattern", "pattern"), ("upload", "upload")], value="pattern",
                                       description="image")
-        self.index = W.IntSlider(value=0, min=0, max=len(self.images) - 1, description="pattern",
+        self.index = W.IntSlider(value=self._start_index, min=0, max=len(self.images) - 1, description="pattern",
                                  style={"description_width": "90px"}, layout=W.Layout(width="330px"))
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         return [self.source, W.HBox([self.index, self.upload])]

@@ -309,6 +309,10 @@ def test_widget_starts_on_the_centre_box(widget, digits):
     assert (widget.canvas.width, widget.canvas.height, widget.canvas.scale) == (28, 28, 10)
     assert widget.canvas.image_png.startswith(PNG_PREFIX)
     assert widget.result_view.value and widget.live_view.value
+    # the views reach the browser as PNG data URLs (str), the PNG bytes stay in the kernel
+    for view in (widget.result_view, widget.live_view):
+        assert isinstance(view.src, str) and view.src == PNG_PREFIX + base64.b64encode(view.value).decode()
+        assert "value" not in view.keys and "src" in view.keys  # value is not synced, src is
 
 
 def test_widget_receives_the_browser_stroke(widget):
@@ -435,3 +439,117 @@ def test_freeform_widget(tmp_path):
     assert w.status.value.startswith("error: image could not be read")
     with pytest.raises(ValueError, match="3 channels"):
         FreeformInpaintWidget(DenoiserUNet(ModelConfig(base_channels=8, T=50)))
+
+
+# ----------------------------------------------------------------------------------------------
+# what Colab needs: state in the constructor, strings not binary buffers, Colab's ipywidgets kept
+
+
+def all_widgets(root) -> list:
+    """Every widget reachable from ``root`` through its traits (children, layout, style, ...)."""
+    seen, todo = {}, [root]
+    while todo:
+        w = todo.pop()
+        if id(w) in seen:
+            continue
+        seen[id(w)] = w
+        for name in w.keys:
+            value = getattr(w, name)
+            for item in (value if isinstance(value, (tuple, list)) else (value,)):
+                if isinstance(item, ipywidgets.Widget):
+                    todo.append(item)
+    return list(seen.values())
+
+
+@pytest.fixture()
+def sent(monkeypatch):
+    """Every message the widgets send once they exist in the front end (an open comm), after the one
+    that creates them: (widget, the state keys it updates, its binary buffers)."""
+    messages = []
+    real = ipywidgets.Widget._send
+
+    def _send(self, msg, buffers=None):
+        if self.comm is not None:
+            messages.append((self, sorted(msg.get("state", {})), list(buffers or [])))
+        return real(self, msg, buffers=buffers)
+
+    monkeypatch.setattr(ipywidgets.Widget, "_send", _send)
+    return messages
+
+
+def make_widgets(tiny_model, digits, tmp_path):
+    from inpaintlib.freeform import InpaintingUNET, freeform_config
+
+    images, labels = digits
+    ff_model = InpaintingUNET(freeform_config("tiny", T=50)).eval()
+    return [InpaintWidget(tiny_model, images, labels, index=1, steps=4, gif_path=tmp_path / "w.gif"),
+            InpaintWidget(tiny_model, images, labels, source="draw", steps=4),
+            FreeformInpaintWidget(ff_model, n_patterns=2, index=1, steps=3)]
+
+
+def test_widgets_are_built_with_their_state(tiny_model, digits, tmp_path, sent):
+    # Colab can lose a message sent to a widget before its view exists: building a widget must send
+    # no update at all, each widget's first message (its state when created) carries everything
+    mnist, drawing, ff = make_widgets(tiny_model, digits, tmp_path)
+    assert sent == [], f"updates sent while building: {[(type(w).__name__, keys) for w, keys, _ in sent]}"
+    state = mnist.canvas.get_state()
+    assert state["image_png"] == mnist.canvas.image_png and decode_png_data_url(state["image_png"]).shape == (28, 28, 4)
+    assert torch.equal(CanvasMask(28, 10).load_png(state["hole_png"]).to_hole(), center_hole(28, 12))
+    assert state["tool"] == "hole" and state["brush"] == 3.0
+    assert torch.equal(mnist.image, digits[0][1:2]) and mnist.index.get_state()["value"] == 1
+    assert mnist.index.get_state()["description"] == "digit (2)"
+    assert mnist.hole_label.get_state()["value"].startswith("hole: 144 of 784")
+    assert "inpaint-run" in mnist.run_button.get_state()["_dom_classes"]
+    assert {"inpaint-widget", "inpaint-mnist"} <= set(mnist.ui.get_state()["_dom_classes"])
+    result = mnist.result_view.get_state()
+    assert result["img_class"] == "inpaint-result" and result["src"].startswith(PNG_PREFIX)
+    assert decode_png_data_url(result["src"]).shape[1] > 3 * 28 * 6  # the [input | result | truth] panel
+    # the drawing source starts on an empty canvas with the ink brush, the free-form on its pattern
+    d = drawing.canvas.get_state()
+    assert d["image_png"] == "" and d["tool"] == "ink" and drawing.image.sum() == 0
+    assert drawing.source.value == "draw" and drawing.source.get_state()["index"] == 1  # its state: an index
+    assert drawing.index.get_state()["disabled"]
+    assert drawing.clear_ink_button.layout.display == "" and drawing.status.value.startswith("draw a digit")
+    assert "ink" in [value for _, value in drawing.tool.options]
+    assert torch.equal(ff.image, ff.images[1:2]) and ff.index.get_state()["value"] == 1 and ff.hole_pixels == 100
+    # the recorder does see updates: the ones sent later, once the widget is shown
+    mnist.status.value = "something else"
+    assert [(w, keys) for w, keys, _ in sent] == [(mnist.status, ["value"])]
+
+
+def test_nothing_reaches_the_browser_as_a_binary_buffer(tiny_model, digits, tmp_path, sent):
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    for w in make_widgets(tiny_model, digits, tmp_path):
+        for part in all_widgets(w.ui):  # each widget's state when it is created
+            _, paths, buffers = _remove_buffers(part.get_state())
+            assert buffers == [], f"{type(part).__name__} sends binary buffers at {paths}"
+        w.clear_hole().paint([(4, 4), (20, 10)], brush=3)
+        w.run(steps=4, every=1)
+    views = [m for m in sent if isinstance(m[0], type(w.live_view))]
+    assert len(views) >= 4 and all(keys == ["src"] for _, keys, _ in views)  # every frame, as a string
+    assert all(buffers == [] for _, _, buffers in sent), "an update was sent with binary buffers"
+    assert w.live_view.src == PNG_PREFIX + base64.b64encode(w.live_view.value).decode()
+
+
+def test_widget_libraries_never_replace_colabs_ipywidgets(monkeypatch):
+    import importlib.metadata
+    import importlib.util
+    import subprocess
+    import sys
+    import types
+
+    import inpaintlib.widget as wmod
+
+    have = importlib.metadata.version("ipywidgets")
+    cmd = wmod._widget_install_command(["anywidget"])
+    assert cmd[-2:] == ["anywidget>=0.9", f"ipywidgets=={have}"], cmd  # installed ipywidgets held where it is
+    assert wmod._widget_install_command(["ipywidgets", "anywidget"])[-2:] == ["anywidget>=0.9", "ipywidgets>=7.7"]
+    # on "Colab" with anywidget missing: pip is asked for anywidget alone, Colab's ipywidgets pinned
+    ran, real_find_spec = [], importlib.util.find_spec
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "anywidget" and not ran else real_find_spec(name, *a))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    wmod._widget_libraries()
+    assert len(ran) == 1 and [a for a in ran[0] if "widget" in a] == ["anywidget>=0.9", f"ipywidgets=={have}"]
