@@ -93,7 +93,7 @@ def venv_key(python: str = sys.executable) -> str:
     version = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     digest = hashlib.sha256()
-    for part in (PINS.read_bytes(), BUILD_RECIPE.encode(), json.dumps(PREINSTALLED).encode(),
+    for part in ("\n".join(pin_lines()).encode(), BUILD_RECIPE.encode(),  # the pins, not the comments json.dumps(PREINSTALLED).encode(),
                  *(p.read_bytes() for p in sorted(STANDIN.rglob("*.py")))):
         digest.update(part)
     return f"py{version}-{digest.hexdigest()[:12]}"
@@ -147,7 +147,8 @@ class Venv:
                and not k.startswith(("JUPYTER_", "JPY_", "IPYTHON"))}
         env.update(PATH=f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(self.path),
                    IPYTHONDIR=str(self.ipythondir), PYTHONNOUSERSITE="1", INPAINTLIB_FAST="1",
-                   OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PIP_NO_INPUT="1")
+                   OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PIP_NO_INPUT="1",
+                   PYDEVD_DISABLE_FILE_VALIDATION="1")  # ipykernel 6.17's debugger: no warning per kernel
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -349,6 +350,8 @@ def run_notebook(venv: Venv, name: str, out_dir: Path, log: Path, cell_timeout: 
     try:
         client.execute(env=venv.env(INPAINTLIB_COLAB_LOG=log))
     finally:
+        if km.has_kernel:  # nbclient leaves a kernel manager it was given running
+            km.shutdown_kernel(now=True)
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out_dir / f"{name}.ipynb")
     return {"name": name, "seconds": round(time.monotonic() - started, 1), "nb": nb}
