@@ -70,7 +70,8 @@ from inpaintlib.accel import amp_context, resolve_amp  # noqa: E402
 from inpaintlib.data import TensorBatches, load_mnist, load_test_images, to_model, to_unit  # noqa: E402
 from inpaintlib.freeform import PRESETS, hole_loss  # noqa: E402
 from inpaintlib.freeform_data import InpaintingDataset, make_patterns  # noqa: E402
-from inpaintlib.train import TrainConfig, apply_gradients, ema_decay_at, train_step, update_ema  # noqa: E402
+from inpaintlib.train import TrainConfig, train_step  # noqa: E402
+from inpaintlib.trainer import apply_gradients, ema_decay_at, update_ema  # noqa: E402
 
 PRED_TO_DIFFUSERS = {"eps": "epsilon", "v": "v_prediction", "x0": "sample"}
 SAMPLE_STEPS = 50  # the sampling figure: images/s at 50 DDIM steps
@@ -664,7 +665,7 @@ def mnist_jobs(bench: Bench, data_root: str, shipped) -> None:
     # training: real MNIST batches drawn ahead of time (data loading is measured on its own)
     images, _ = load_mnist(data_root, train=True)
     B = sizes.mnist_train_batch
-    source = TensorBatches(images[:max(4 * B, 512)], B, torch.Generator().manual_seed(0), device)
+    source = TensorBatches(images[:max(4 * B, 512)], B, 0, device)
     prefetched = list(itertools.islice(iter(source), 4))
     x_in = torch.zeros(B, 1, 28, 28, device=device)
     t_in = torch.zeros(B, dtype=torch.long, device=device)
@@ -890,7 +891,7 @@ def data_loading(bench: Bench, data_root: str, workdir: Path) -> list:
 
     images, _ = load_mnist(data_root, train=True)
     B = sizes.mnist_train_batch
-    batches = TensorBatches(images, B, torch.Generator().manual_seed(0), device)
+    batches = TensorBatches(images, B, 0, device)
     it = iter(batches)
     next(it)
     sec = statistics.median(timed(lambda: next(it), device) for _ in range(sizes.loader_batches))

@@ -85,22 +85,25 @@ class TensorBatches:
     """Shuffled mini-batches from a uint8 image tensor held in memory, as float [-1, 1].
 
     MNIST is 47 MB as uint8, so indexing one tensor is far cheaper than a per-item Dataset; the
-    data stays on ``device`` (the GPU, if there is one) and batches never cross the bus.
-    Distributed: every rank draws the same order and takes every ``world_size``-th image of each
-    global batch of batch_size x world_size (the rule of torch's DistributedSampler)."""
+    data stays on ``device`` (the GPU, if there is one) and batches never cross the bus. The order
+    is ``EpochBatches``' (the one batch orderer of both recipes): epoch e's permutation depends only
+    on (seed, e); set ``epoch`` and ``skip`` (batches already seen) before iterating. Distributed:
+    every rank draws the same order and takes every ``world_size``-th image of each global batch."""
 
-    def __init__(self, images_uint8: torch.Tensor, batch_size: int, generator: torch.Generator, device,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(self, images_uint8: torch.Tensor, batch_size: int, seed: int, device, rank: int = 0,
+                 world_size: int = 1):
+        from .trainer import EpochBatches
+
         self.images = images_uint8.to(device)
-        self.batch_size, self.generator = batch_size, generator
-        self.rank, self.world_size = rank, world_size
+        self.order = EpochBatches(len(images_uint8), batch_size, seed, rank, world_size)
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> "TensorBatches":
+        self.order.epoch, self.order.skip = epoch, skip
+        return self
 
     def __len__(self) -> int:
-        return len(self.images) // (self.batch_size * self.world_size)  # drop the last partial batch
+        return self.order.batches_per_epoch  # the last partial batch is dropped
 
     def __iter__(self):
-        order = torch.randperm(len(self.images), generator=self.generator).to(self.images.device)
-        span = self.batch_size * self.world_size
-        for k in range(len(self)):
-            idx = order[k * span:(k + 1) * span][self.rank::self.world_size]
-            yield to_model(self.images[idx].float() / 255.0)
+        for idx in self.order:
+            yield to_model(self.images[torch.tensor(idx, device=self.images.device)].float() / 255.0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 
 from .checkpoint import load_model
 from .data import center_hole, load_test_images
@@ -170,7 +169,7 @@ def demo(out_dir: str = "outputs/demo", n: int = 16, seed: int = 0, data_root: s
     masked = images * (1 - hole) + 0.5 * hole
     read_masked = predicted_labels(classifier, images * (1 - hole)).tolist() if classifier is not None else None
     read_truth = predicted_labels(classifier, images).tolist() if classifier is not None else None
-    captions = [f"masked input\n(hole in grey)\n" + (f"{sum(int(a) == int(b) for a, b in zip(read_masked, labels))}"
+    captions = ["masked input\n(hole in grey)\n" + (f"{sum(int(a) == int(b) for a, b in zip(read_masked, labels))}"
                                                       f"/{n} read as the digit" if read_masked else "")]
     captions += [row_caption(rec, n) for rec in records]
     captions += ["ground truth\n" + (f"{sum(int(a) == int(b) for a, b in zip(read_truth, labels))}/{n} read right"

@@ -18,9 +18,7 @@ Loss (the guide's "loss only in masked regions"), with M = hole:
 """
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -29,12 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import Attention, ResBlock, group_count, time_mlp
-from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from .freeform_data import MASK_KINDS, InpaintingDataset, check_coverage
-from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
-from .train import _progress, apply_gradients, ema_decay_at, lr_at, update_ema
+from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from .trainer import EpochBatches, Trainer, check_resume
 from . import distributed as dist
-from .accel import amp_context
 from .utils import check_writable_dir, resolve_device
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
@@ -95,9 +91,9 @@ class FreeformConfig:
                              f"got {self.image_size!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        _check_name(self.pred, "pred", PREDICTIONS)
-        _check_name(self.cond, "cond", NETWORK_CONDITIONS)
-        _check_name(self.schedule, "schedule", SCHEDULES)
+        check_name(self.pred, "pred", PREDICTIONS)
+        check_name(self.cond, "cond", NETWORK_CONDITIONS)
+        check_name(self.schedule, "schedule", SCHEDULES)
 
     @property
     def num_down(self) -> int:
@@ -419,35 +415,6 @@ class InpaintingTrainResult:
         return list(self.history)
 
 
-class EpochBatches(torch.utils.data.Sampler):
-    """Batches of a seeded permutation per epoch: epoch e's order depends only on (seed, e), so a
-    run resumed mid-epoch replays the same order from batch ``skip`` on. The last partial batch is
-    dropped.
-
-    Under torchrun (``world_size`` > 1) every rank draws the same permutation, cuts it into global
-    batches of ``batch_size x world_size`` and takes every ``world_size``-th index of each, from
-    ``rank`` on: the rule of torch's ``DistributedSampler``, kept here because it must also skip
-    the batches a resumed run has already seen."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.skip = 0, 0
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.n // (self.batch_size * self.world_size)
-
-    def __len__(self) -> int:
-        return self.batches_per_epoch - self.skip
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        span = self.batch_size * self.world_size
-        for k in range(self.skip, self.batches_per_epoch):
-            yield order[k * span:(k + 1) * span][self.rank::self.world_size].tolist()
-
-
 def hole_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, generator, autocast,
               pred: str | None = None) -> torch.Tensor:
     """The guide's loss on one batch: the prediction error (eps, or x0 / v per ``config.pred``)
@@ -476,22 +443,6 @@ def _model_config_for(preset, image_size: int) -> FreeformConfig:
     if cfg.cond != "mask":
         raise ValueError(f"train_inpainting trains an InpaintingUNET: the model config needs cond='mask', got {cfg.cond!r}")
     return cfg
-
-
-def _check_resume(ckpt: dict, cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, path: Path) -> None:
-    saved, now = ckpt["train_config"], asdict(cfg)
-    diffs = {k: (saved.get(k), v) for k, v in now.items()
-             if k not in RESUMABLE_CHANGES and _plain(saved.get(k)) != _plain(v)}
-    diffs.update({f"model.{k}": (ckpt["model_config"].get(k), v) for k, v in model_cfg.to_dict().items()
-                  if _plain(ckpt["model_config"].get(k)) != _plain(v)})
-    if diffs:
-        text = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diffs.items()))
-        raise ValueError(f"cannot resume from {str(path)!r}: its configuration differs ({text}). Pass the same "
-                         f"arguments, another checkpoint_path, or overwrite=True to start afresh.")
-
-
-def _plain(value):
-    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size: int, lr: float = 1e-4,
@@ -557,15 +508,6 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
         dist.cleanup(info)
 
 
-def _gather_states(state: torch.Tensor, info: dist.DistInfo) -> list:
-    """Every rank's copy of a CPU RNG state tensor, in rank order (on every rank)."""
-    if not info.enabled:
-        return [state]
-    states = [None] * info.world_size
-    torch.distributed.all_gather_object(states, state)
-    return states
-
-
 def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckpt_path: Path, info: dist.DistInfo,
                       device, resume: bool, num_workers, progress: bool) -> InpaintingTrainResult:
     num_workers = (4 if device.type == "cuda" else 0) if num_workers is None else num_workers
@@ -582,106 +524,38 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
                                          pin_memory=device.type == "cuda", persistent_workers=False)
 
     torch.manual_seed(cfg.seed)  # weight init (the same on every rank) and, with one process, dropout
-    noise_gen = torch.Generator(device=device)  # t and eps: a stream per rank
-    noise_gen.manual_seed(cfg.seed + 1 + 1000 * info.rank)
     model = InpaintingUNET(model_cfg).to(device)
-    if info.enabled:
-        torch.manual_seed(cfg.seed + 1000 * info.rank)  # dropout: a stream per rank
-    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
-    net = dist.wrap_model(model, info, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
+    trainer = Trainer(model, kind="freeform", cfg=cfg, model_config=model_cfg.to_dict(), train_config=asdict(cfg),
+                      info=info, device=device, amp=cfg.amp, noise_seed=cfg.seed + 1 + 1000 * info.rank,
+                      dropout_seed=cfg.seed + 1000 * info.rank if info.enabled else None)
     schedule = NoiseSchedule(model_cfg.T, model_cfg.schedule).to(device)
-    autocast, scaler = amp_context(device, cfg.amp)
-    step, history = 0, []
     if ckpt_path.exists() and resume:
-        ckpt = load_checkpoint(ckpt_path, kind="freeform", map_location=device)
-        _check_resume(ckpt, cfg, model_cfg, ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        ema_model.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
-        step = int(ckpt["step"])
-        rng = ckpt["rng"]
-        ranks = rng.get("ranks", [{"torch": rng["torch"], "noise": rng["noise"]}])
-        if len(ranks) == info.world_size:  # the same number of processes: continue every stream exactly
-            torch.set_rng_state(ranks[info.rank]["torch"].cpu())
-            noise_gen.set_state(ranks[info.rank]["noise"].cpu())
-        history = ckpt["loss_history"].tolist()[:step]
+        def same_model(ckpt):
+            check_resume(ckpt["model_config"], model_cfg.to_dict(), set(), ckpt_path, what="model configuration")
 
-    def save() -> None:
-        """Write the checkpoint (collective under torchrun: every rank's RNG state goes in; rank 0 writes)."""
-        torch_states = _gather_states(torch.get_rng_state(), info)
-        noise_states = _gather_states(noise_gen.get_state().cpu(), info)
-        if not info.is_main:
-            return
-        state = {"format": FORMAT, "version": VERSION, "kind": "freeform", "model_config": model_cfg.to_dict(),
-                 "train_config": asdict(cfg), "world_size": info.world_size, "step": step,
-                 "model": model.state_dict(), "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "rng": {"torch": torch_states[0], "noise": noise_states[0],
-                         "ranks": [{"torch": a, "noise": b} for a, b in zip(torch_states, noise_states)]},
-                 "loss_history": torch.tensor(history, dtype=torch.float32)}
-        if scaler is not None:
-            state["scaler"] = scaler.state_dict()
-        atomic_save(state, ckpt_path)
+        trainer.resume(ckpt_path, RESUMABLE_CHANGES, extra_check=same_model)
 
-    params, ema_params = list(model.parameters()), list(ema_model.parameters())
-    bar = _progress(total_steps, step, progress and info.is_main)
-    bar.set_description("train_inpainting")
-    pending = []  # losses not yet moved to the host (one sync every 25 steps)
+    def batches(epoch: int, skip: int):
+        dataset.set_epoch(epoch)
+        sampler.epoch, sampler.skip = epoch, skip
+        for batch in loader:
+            yield batch["image"].to(device, non_blocking=True), batch["mask"].to(device, non_blocking=True)
 
-    def flush() -> None:
-        """Move the buffered losses to the host (mean over ranks), check them, log them."""
-        if not pending:
-            return
-        values = dist.all_mean(torch.stack(pending), info).tolist()
-        for s, value in zip(range(step - len(pending) + 1, step + 1), values):
-            if not math.isfinite(value):
-                raise FloatingPointError(f"training stopped: the loss became {value} at optimizer step {s}; "
-                                         f"{str(ckpt_path)!r} keeps the last saved state")
-            history.append(value)
-        pending.clear()
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    def loss_fn(net, batch):
+        x0, keep = batch
+        return hole_loss(net, schedule, x0, keep, trainer.noise_gen, trainer.autocast, model_cfg.pred)
 
-    def save_due() -> bool:
-        if step >= total_steps:
-            return False  # the final save follows the loop
+    def save_due(step: int) -> bool:
         if cfg.save_every_n_steps is not None and step % cfg.save_every_n_steps == 0:
             return True
         return step % steps_per_epoch == 0 and (step // steps_per_epoch) % cfg.save_every_n_epochs == 0
 
-    t_start = time.perf_counter()
-    model.train()
-    while step < total_steps:
-        epoch, skip = divmod(step, steps_per_epoch)
-        dataset.set_epoch(epoch)
-        sampler.epoch, sampler.skip = epoch, skip
-        for batch in loader:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg)
-            x0 = batch["image"].to(device, non_blocking=True)
-            keep = batch["mask"].to(device, non_blocking=True)
-            loss = hole_loss(net, schedule, x0, keep, noise_gen, autocast, model_cfg.pred)
-            (loss if scaler is None else scaler.scale(loss)).backward()
-            apply_gradients(optimizer, params, cfg.clip_grad, scaler)  # unscale, clip, step, zero the grads
-            update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
-            step += 1
-            pending.append(loss.detach())
-            bar.update(1)
-            if len(pending) >= 25:
-                flush()
-            if save_due():
-                flush()
-                save()
-            if step >= total_steps:
-                break
-    flush()
-    bar.close()
-    save()
-    dist.barrier(info)
-    return InpaintingTrainResult(checkpoint=ckpt_path, step=step, steps_per_epoch=steps_per_epoch,
-                                 history=list(history), seconds=time.perf_counter() - t_start,
-                                 model=model, ema_model=ema_model)
+    run = trainer.fit(loss_fn, batches, steps_per_epoch, total_steps,
+                      lambda step, final, seconds: trainer.save(ckpt_path, seconds), save_due, ckpt_path, progress,
+                      desc="train_inpainting")
+    return InpaintingTrainResult(checkpoint=ckpt_path, step=run.step, steps_per_epoch=steps_per_epoch,
+                                 history=[row["loss"] for row in run.history], seconds=run.seconds,
+                                 model=model, ema_model=trainer.ema_model)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .blocks import Attention, Downsample, ResBlock, Upsample, group_count, time_mlp
-from .schedule import PREDICTIONS, SCHEDULES, _check_name
+from .schedule import PREDICTIONS, SCHEDULES, check_name
 
 CONDITIONS = ("none", "mask")
 
@@ -44,9 +44,9 @@ class ModelConfig:
 
     def __post_init__(self):
         self.channel_mults = tuple(self.channel_mults)
-        _check_name(self.pred, "pred", PREDICTIONS)
-        _check_name(self.cond, "cond", CONDITIONS)
-        _check_name(self.schedule, "schedule", SCHEDULES)
+        check_name(self.pred, "pred", PREDICTIONS)
+        check_name(self.cond, "cond", CONDITIONS)
+        check_name(self.schedule, "schedule", SCHEDULES)
         for name in ("self_cond", "coord_conv"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

@@ -47,7 +47,7 @@ def _check_T(T) -> int:
     return T
 
 
-def _check_name(value, name: str, allowed: tuple) -> str:
+def check_name(value, name: str, allowed: tuple) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
@@ -65,7 +65,7 @@ class NoiseSchedule:
 
     def __init__(self, T: int = 1000, kind: str = "linear"):
         self.T = _check_T(T)
-        self.kind = _check_name(kind, "schedule", SCHEDULES)
+        self.kind = check_name(kind, "schedule", SCHEDULES)
         betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         alphas = 1.0 - betas
         alpha_bar = torch.cumprod(alphas, dim=0)  # alpha_bar_t = prod_{s<=t} alpha_s  (DDPM eq. 4)
@@ -139,7 +139,7 @@ class NoiseSchedule:
 
     def target(self, pred: str, x0, eps, t):
         """What a network with parameterisation ``pred`` is trained to output."""
-        _check_name(pred, "pred", PREDICTIONS)
+        check_name(pred, "pred", PREDICTIONS)
         if pred == "eps":
             return eps
         if pred == "x0":
@@ -151,7 +151,7 @@ class NoiseSchedule:
 
         With ``clip`` the x0 estimate is clamped to the data range [-1, 1] and eps is recomputed
         from the clamped x0, so the two stay consistent with x_t (the usual "clip denoised")."""
-        _check_name(pred, "pred", PREDICTIONS)
+        check_name(pred, "pred", PREDICTIONS)
         if pred == "eps":
             x0 = self.x0_from_eps(x_t, t, out)
         elif pred == "x0":

@@ -12,24 +12,21 @@ then gradient accumulation, clipping, a linearly warmed-up LR, Adam, and an EMA 
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
-import json
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from . import distributed as dist
-from .accel import amp_context, cuda_tf32, resolve_amp
-from .data import TensorBatches, center_hole, load_mnist, load_test_images, to_model, to_unit
+from .accel import cuda_tf32, resolve_amp
+from .data import TensorBatches, center_hole, load_mnist, load_test_images
 from .model import CONDITIONS, DenoiserUNet, ModelConfig
 from .sampling import inpaint
-from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, _check_name
+from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from .trainer import Trainer, optimizer_step
 from .utils import check_writable_dir, resolve_device, save_panel
 
 TRAIN_HOLES = ("center", "mixed")
@@ -103,10 +100,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.p2_k == 0 and self.p2_gamma > 0:
             raise ValueError("p2_k must be > 0 when p2_gamma > 0 (the P2 weight 1/(p2_k + SNR)^gamma)")
-        _check_name(self.pred, "pred", PREDICTIONS)
-        _check_name(self.cond, "cond", CONDITIONS)
-        _check_name(self.schedule, "schedule", SCHEDULES)
-        _check_name(self.train_holes, "train_holes", TRAIN_HOLES)
+        check_name(self.pred, "pred", PREDICTIONS)
+        check_name(self.cond, "cond", CONDITIONS)
+        check_name(self.schedule, "schedule", SCHEDULES)
+        check_name(self.train_holes, "train_holes", TRAIN_HOLES)
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(base_channels=self.base_channels, pred=self.pred, self_cond=self.self_cond,
@@ -185,62 +182,19 @@ def diffusion_loss(model, schedule: NoiseSchedule, cfg: TrainConfig, x0, hole, g
     return (w_t * w_pix * (out - target) ** 2).mean()
 
 
-@torch.no_grad()
-def update_ema(ema_params: list, params: list, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * param, for every parameter at once."""
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-
-
-def ema_decay_at(step: int, ema_decay: float) -> float:
-    """EMA warmup: average over roughly the steps seen so far until ``ema_decay`` takes over."""
-    return min(ema_decay, (1.0 + step) / (10.0 + step))
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup from lr/warmup_steps to lr over ``warmup_steps`` optimizer steps, then flat."""
-    if cfg.warmup_steps <= 0:
-        return cfg.lr
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
-
-
 def train_step(net, model, optimizer, schedule: NoiseSchedule, cfg: TrainConfig, batch_iter, noise_gen, step: int,
                params: list, ema_params: list, autocast=contextlib.nullcontext, scaler=None) -> torch.Tensor:
-    """One optimizer step of ``train``: set the warmed-up LR, take ``grad_accum`` micro-batches from
-    ``batch_iter`` (loss and backward each; DDP all-reduces on the last only), clip, Adam, EMA.
+    """One optimizer step of ``train`` (``trainer.optimizer_step`` with this recipe's loss): the
+    warmed-up LR, ``grad_accum`` micro-batches from ``batch_iter``, clipping, Adam, EMA.
 
     ``net`` is the network to train through (DDP-wrapped or compiled, else ``model`` itself);
     ``model`` the plain one (self-conditioning pass). ``scaler``: a GradScaler (fp16 autocast).
     Returns the step's loss as a device tensor (not synced to the host)."""
-    lr_now = lr_at(step, cfg)
-    for group in optimizer.param_groups:
-        group["lr"] = lr_now
-    total = torch.zeros((), device=params[0].device)
-    for micro in range(cfg.grad_accum):
-        x0 = next(batch_iter)
+    def loss_fn(net_, x0):
         hole = training_holes(cfg, x0.shape[0], noise_gen, x0.device)
-        with dist.no_sync(net, skip=micro + 1 < cfg.grad_accum):
-            loss = diffusion_loss(net, schedule, cfg, x0, hole, noise_gen, raw=model, autocast=autocast)
-            loss = loss / cfg.grad_accum
-            (loss if scaler is None else scaler.scale(loss)).backward()
-        total += loss.detach()
-    apply_gradients(optimizer, params, cfg.clip_grad, scaler)
-    update_ema(ema_params, params, ema_decay_at(step, cfg.ema_decay))
-    return total
+        return diffusion_loss(net_, schedule, cfg, x0, hole, noise_gen, raw=model, autocast=autocast)
 
-
-def apply_gradients(optimizer, params: list, clip_grad: float, scaler=None) -> None:
-    """The end of an optimizer step: unscale (fp16 GradScaler), clip the gradient norm at
-    ``clip_grad`` (0 = off), step, zero the gradients."""
-    if scaler is not None:
-        scaler.unscale_(optimizer)  # clip the true gradients
-    if clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(params, clip_grad)
-    if scaler is None:
-        optimizer.step()
-    else:
-        scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
-        scaler.update()
-    optimizer.zero_grad(set_to_none=True)
+    return optimizer_step(net, optimizer, params, ema_params, cfg, step, batch_iter, loss_fn, scaler)[1]
 
 
 def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path:
@@ -250,15 +204,6 @@ def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path
     masked = images01 * (1 - hole) + 0.5 * hole  # hole shown in mid grey
     return save_panel([masked, result, images01], path, row_titles=["masked", "inpainted", "ground truth"],
                       title=f"step {step}: EMA weights, {cfg.sample_steps} DDIM steps, dc_repeats={cfg.dc_repeats}")
-
-
-def check_resume_config(saved: dict, new: TrainConfig, path) -> None:
-    diffs = {k: (saved.get(k), v) for k, v in asdict(new).items()
-             if k not in RESUMABLE_CHANGES and saved.get(k) != v}
-    if diffs:
-        text = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diffs.items()))
-        raise ValueError(f"cannot resume from {str(path)!r}: its config differs ({text}). Use the same arguments, "
-                         f"another out_dir, or overwrite=True to start afresh.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,22 +274,19 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
 
     torch.manual_seed(cfg.seed)  # weight init: the same on every rank
     model = DenoiserUNet(cfg.model_config()).to(device)
-    autocast, scaler = amp_context(device, amp)
     if amp:  # tensor-core convolutions read NHWC; the weights' values and names are unchanged
         model = model.to(memory_format=torch.channels_last)
-    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
-    torch.manual_seed(cfg.seed + info.rank)  # dropout
-    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch order (CPU), the same on every rank
-    noise_gen = torch.Generator(device=device)  # t, eps, self-cond coin flips, holes: per rank
-    noise_gen.manual_seed(cfg.seed + 1 + 1000 * info.rank)
     net = dist.wrap_model(model, info, device)
     raw = model  # the self-conditioning pass (no gradient) skips DDP
     if compile:
         net = torch.compile(net)
         raw = net if net._orig_mod is model else torch.compile(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    train_config = asdict(cfg)
+    trainer = Trainer(model, kind="mnist", cfg=cfg, model_config=cfg.model_config().to_dict(),
+                      train_config=train_config, info=info, device=device, net=net, amp=amp,
+                      dropout_seed=cfg.seed + info.rank, noise_seed=cfg.seed + 1 + 1000 * info.rank)
     schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
-    batches = TensorBatches(images, cfg.batch_size, data_gen, device, info.rank, info.world_size)
+    batches = TensorBatches(images, cfg.batch_size, cfg.seed, device, info.rank, info.world_size)
     steps_per_epoch = len(batches) // cfg.grad_accum
     if steps_per_epoch < 1:
         raise ValueError(f"grad_accum ({cfg.grad_accum}) exceeds the batches per epoch ({len(batches)})")
@@ -352,106 +294,30 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
 
-    step, history, panels = 0, [], []
-    seconds_before = 0.0  # training wall time of earlier runs of this out_dir (None: not recorded)
-    epoch_rng = data_gen.get_state()
+    panels = []
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, kind="mnist", map_location=device)
-        check_resume_config(ckpt["train_config"], cfg, ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        ema_model.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
-        step = ckpt["step"]
-        seconds_before = ckpt.get("train_seconds")
-        if ckpt["train_config"].get("world_size", 1) == info.world_size:  # else: fresh per-rank streams
-            torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-            noise_gen.set_state(ckpt["rng"]["noise"].cpu())
-        epoch_rng = ckpt["rng"]["data_epoch_start"].cpu()
-        history = read_history(history_path)[:step]
+        trainer.resume(ckpt_path, RESUMABLE_CHANGES, legacy_history=lambda: read_history(history_path))
         panels = sorted(out.glob("panel_[0-9]*.png"))
-    epoch_start_state = epoch_rng  # defined even when a finished run is resumed and the loop never runs
 
-    def save(step_now: int, epoch_start_state) -> None:
-        """last.pt with all that resuming needs (rank 0 only). ``epoch_start_state``: the batch-order
-        generator's state before the permutation of the epoch ``step_now`` is in (resuming replays it)."""
-        if not info.is_main:
-            return
-        state = {"format": FORMAT, "version": VERSION, "kind": "mnist",
-                 "model_config": cfg.model_config().to_dict(),
-                 "train_config": {**asdict(cfg), "world_size": info.world_size},
-                 "step": step_now, "model": model.state_dict(), "ema": ema_model.state_dict(),
-                 "optimizer": optimizer.state_dict(),
-                 # wall time of every run that led here (for a model card); None once a run did not record it
-                 "train_seconds": None if seconds_before is None else seconds_before + time.perf_counter() - t_start,
-                 "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state().cpu(),
-                         "data_epoch_start": epoch_start_state}}
-        if scaler is not None:
-            state["scaler"] = scaler.state_dict()
-        # the history first: a kill between the two writes leaves a history with extra rows, which
-        # resuming cuts at the checkpoint's step, never one with missing rows
-        write_history(history_path, history)
-        atomic_save(state, ckpt_path)
+    def loss_fn(net_, x0):
+        hole = training_holes(cfg, x0.shape[0], trainer.noise_gen, x0.device)
+        return diffusion_loss(net_, schedule, cfg, x0, hole, trainer.noise_gen, raw=raw, autocast=trainer.autocast)
 
-    params, ema_params = list(model.parameters()), list(ema_model.parameters())
-    bar = _progress(total_steps, step, progress and info.is_main)
-    t_start, pending = time.perf_counter(), []  # pending: (step, lr, loss tensor) not yet synced to host
-    model.train()
+    def checkpoint(step: int, final: bool, seconds: float) -> None:
+        """A panel of the EMA's fills, then last.pt (and history.csv, written first: a kill between the
+        two writes leaves a history with extra rows, which resuming cuts at the checkpoint's step)."""
+        if info.is_main:
+            path = out / ("panel_final.png" if final else f"panel_{step}.png")
+            write_panel(trainer.ema_model, cfg, panel_images, panel_hole, path, step)
+            if not final:
+                panels.append(path)
+        trainer.save(ckpt_path, seconds, before_write=lambda: write_history(history_path, trainer.history))
 
-    def flush() -> None:
-        """Move buffered losses to the host (one sync), check them, log them."""
-        if not pending:
-            return
-        values = dist.all_mean(torch.stack([p[2] for p in pending]), info).tolist()
-        for (s, lr_s, _), value in zip(pending, values):
-            if not math.isfinite(value):
-                raise FloatingPointError(f"training stopped: the loss became {value} at optimizer step {s}; "
-                                         f"{str(ckpt_path)!r} keeps the last good state (step {last_saved})")
-            history.append({"step": s, "loss": value, "lr": lr_s})
-        pending.clear()
-        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
-
-    last_saved = step
-    while step < total_steps:
-        epoch, skip = divmod(step, steps_per_epoch)
-        data_gen.set_state(epoch_rng)
-        epoch_start_state = data_gen.get_state()
-        batch_iter = iter(batches)
-        for _ in range(skip * cfg.grad_accum):  # resuming mid-epoch: replay the consumed batches' order
-            next(batch_iter)
-        for _ in range(steps_per_epoch - skip):
-            if step >= total_steps:
-                break
-            lr_now = lr_at(step, cfg)
-            total = train_step(net, raw, optimizer, schedule, cfg, batch_iter, noise_gen, step, params, ema_params,
-                               autocast, scaler)
-            step += 1
-            pending.append((step, lr_now, total))
-            bar.update(1)
-            if len(pending) >= 25 or step % cfg.sample_every == 0 or step == total_steps:
-                flush()
-            if step % cfg.sample_every == 0 and step < total_steps and info.is_main:
-                panels.append(write_panel(ema_model, cfg, panel_images, panel_hole, out / f"panel_{step}.png", step))
-                save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
-                last_saved = step
-        epoch_rng = data_gen.get_state()  # the state after this epoch's permutation: next epoch's start
-    flush()
-    bar.close()
-    panel_final = out / "panel_final.png"
-    if info.is_main:
-        write_panel(ema_model, cfg, panel_images, panel_hole, panel_final, step)
-    save(step, data_gen.get_state() if step % steps_per_epoch == 0 else epoch_start_state)
-    dist.barrier(info)
-    return TrainResult(out_dir=out, checkpoint=ckpt_path, panel_final=panel_final, panels=panels,
-                       history_path=history_path, history=history, step=step,
-                       seconds=time.perf_counter() - t_start, model=model, ema_model=ema_model)
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", unit="step", disable=not enabled, dynamic_ncols=True)
+    run = trainer.fit(loss_fn, lambda epoch, skip: batches.set_epoch(epoch, skip * cfg.grad_accum), steps_per_epoch,
+                      total_steps, checkpoint, lambda step: step % cfg.sample_every == 0, ckpt_path, progress)
+    return TrainResult(out_dir=out, checkpoint=ckpt_path, panel_final=out / "panel_final.png", panels=panels,
+                       history_path=history_path, history=run.history, step=run.step, seconds=run.seconds,
+                       model=model, ema_model=trainer.ema_model)
 
 
 def write_history(path: Path, history: list) -> None:
@@ -470,7 +336,3 @@ def read_history(path: Path) -> list:
         return []
     with open(path, newline="") as fh:
         return [{"step": int(r["step"]), "loss": float(r["loss"]), "lr": float(r["lr"])} for r in csv.DictReader(fh)]
-
-
-def history_to_json(history: list) -> str:
-    return json.dumps(history)

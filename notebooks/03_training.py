@@ -66,7 +66,8 @@ from IPython.display import Image, display
 from inpaintlib import (DenoiserUNet, HoleMetrics, NoiseSchedule, TrainConfig, center_hole, inpaint, load_model,
                         load_test_images, to_model, train)
 from inpaintlib.notebook import TRAIN_SIZES, sizes
-from inpaintlib.train import diffusion_loss, ema_decay_at, lr_at, update_ema
+from inpaintlib.train import diffusion_loss
+from inpaintlib.trainer import ema_decay_at, lr_at, update_ema
 
 S = sizes(**TRAIN_SIZES)  # the run's sizes: the design's in full mode, a smoke run in fast mode
 print(vars(S))
@@ -242,7 +243,7 @@ plt.show()
 # ### EMA: `ema_decay`
 #
 # The weights that draw the panels are not the trained weights themselves but their exponential moving
-# average, updated after every optimizer step (`inpaintlib/train.py: update_ema`):
+# average, updated after every optimizer step (`inpaintlib/trainer.py: update_ema`):
 #
 # $$\theta_\text{EMA} \leftarrow d\,\theta_\text{EMA} + (1-d)\,\theta, \qquad
 # d = \min\!\Big(\texttt{ema\_decay},\ \frac{1+s}{10+s}\Big)\ \text{at step } s \ (\texttt{ema\_decay\_at}).$$
@@ -312,7 +313,7 @@ plt.show()
 #
 # Adam's first updates are made with poor estimates of the gradients' scale; a large learning rate at that
 # moment can throw a fresh network somewhere it never recovers from. The learning rate therefore rises
-# linearly over the first `warmup_steps` optimizer steps, then stays at `lr` (`inpaintlib/train.py: lr_at`):
+# linearly over the first `warmup_steps` optimizer steps, then stays at `lr` (`inpaintlib/trainer.py: lr_at`):
 #
 # $$\eta_s = \texttt{lr}\cdot\min\!\Big(1,\ \frac{s+1}{\texttt{warmup\_steps}}\Big).$$
 

@@ -6,8 +6,7 @@ noise generator) lives in ``outputs/<run>/last.pt``, which git ignores, so a fre
 
 - raw weights and EMA weights both start from the shipped EMA weights (cast to fp32);
 - Adam starts with empty moments (its bias correction makes the first steps well scaled);
-- the batch order is replayed exactly: the data generator is put where the original run had it at
-  that step (one permutation per epoch, seeded by ``seed``), so the run sees the same digits next;
+- the batch order needs no state: an epoch's order depends only on (seed, epoch) (``EpochBatches``);
 - the noise generator (t, eps, holes) is reseeded from ``seed`` and the step, so the noise draws
   differ from an uninterrupted run. The run is therefore a *warm restart*, not a bit-exact resume,
   and the model card says so.
@@ -26,9 +25,10 @@ from pathlib import Path
 
 import torch
 
-from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from inpaintlib.checkpoint import FORMAT, atomic_save, load_checkpoint
 from inpaintlib.pretrained import pretrained
 from inpaintlib.train import TrainConfig
+from inpaintlib.trainer import SCHEMA_VERSION, history_tensor
 
 
 def warm_state(src, step: int | None = None) -> dict:
@@ -44,21 +44,15 @@ def warm_state(src, step: int | None = None) -> dict:
     weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
     optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values()
                                   if v.is_floating_point()], lr=cfg.lr)
-    # the batch order: TensorBatches draws one randperm of the 60k training digits per epoch
-    n_train = 60000 if cfg.train_subset is None else cfg.train_subset
-    steps_per_epoch = (n_train // (cfg.batch_size * world_size)) // cfg.grad_accum
-    data_gen = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(step // steps_per_epoch):
-        torch.randperm(n_train, generator=data_gen)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
     torch.manual_seed(cfg.seed + step)
-    return {"format": FORMAT, "version": VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
-            "train_config": {**asdict(cfg), "world_size": world_size}, "step": step,
+    return {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
+            "train_config": asdict(cfg), "world_size": world_size, "step": step,
             "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
             "optimizer": optimizer.state_dict(), "train_seconds": ckpt.get("train_seconds"),
             "warm_restart": {"from": str(src), "step": step},
-            "rng": {"torch": torch.get_rng_state(), "noise": noise_gen.get_state(),
-                    "data_epoch_start": data_gen.get_state()}}
+            "rng": {"ranks": [{"torch": torch.get_rng_state(), "noise": noise_gen.get_state()}]},
+            "history": history_tensor([])}
 
 
 def main(argv=None) -> Path:

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from inpaintlib.checkpoint import load_checkpoint
-from inpaintlib.freeform import EpochBatches, train_inpainting
+from inpaintlib.freeform import train_inpainting
+from inpaintlib.trainer import EpochBatches
 from inpaintlib.freeform_data import make_patterns
 
 HERE = Path(__file__).parent
@@ -61,7 +62,7 @@ def test_checkpoints_every_n_steps_hold_the_step_and_history(tmp_path, patterns)
     (data, path), args = run_args(patterns, tmp_path / "partial.pt", max_steps=7)
     result = train_inpainting(data, path, **args)
     ckpt = load_checkpoint(path)
-    assert ckpt["step"] == result.step == 7 and len(ckpt["loss_history"]) == 7
+    assert ckpt["step"] == result.step == 7 and len(ckpt["history"]) == 7 and ckpt["history"][:, 0].tolist() == list(range(1, 8))
     assert len(ckpt["rng"]["ranks"]) == 1 and ckpt["world_size"] == 1
     with pytest.raises(ValueError, match="save_every_n_steps"):
         train_inpainting(data, tmp_path / "x.pt", **{**args, "save_every_n_steps": 0})

@@ -99,7 +99,7 @@ def test_torchrun_two_processes_gloo(tmp_path, mnist_root):
     written = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert written == ["history.csv", "last.pt", "panel_final.png"]  # one checkpoint, from rank 0
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert ckpt["step"] == 3 and ckpt["train_config"]["world_size"] == 2
+    assert ckpt["step"] == 3 and ckpt["world_size"] == 2 and len(ckpt["rng"]["ranks"]) == 2
     assert all(torch.equal(ckpt["model"][k], r0["model"][k]) for k in ckpt["model"])
 
 
