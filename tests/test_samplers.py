@@ -1,0 +1,158 @@
+"""The ladder of samplers (inpaintlib/samplers.py): known pixels, seeds, NFE, the shipped model, bad input."""
+import re
+
+import pytest
+import torch
+
+import inpaintlib
+from inpaintlib import NoiseSchedule, center_hole, ddim_inpaint, inpaint, nfe_per_image
+from inpaintlib.samplers import SAMPLERS, effective_sample_size, systematic_resample
+from test_sampling import digits, random_net
+
+HOLE = center_hole(28, 12)
+# each sampler at a few steps, with its own options where it has some
+SETTINGS = {
+    "replace": dict(dc_repeats=2, eta=0.5),
+    "guidance": dict(guidance=10.0, dc_repeats=2),
+    "ddnm": dict(eta=0.85, dc_repeats=2, travel_length=2),
+    "pigdm": dict(eta=0.5),
+    "diffpir": dict(zeta=0.5, sigma_y=0.05),
+    "smc": dict(particles=3),
+}
+STEPS = 4
+
+
+def expected_counts(name, kw, steps=STEPS):
+    """(nfe, backward) per image, as the samplers' docstrings give them."""
+    nfe = nfe_per_image(steps, kw.get("dc_repeats", 1), kw.get("particles", 1))
+    return nfe, (nfe if name in ("guidance", "pigdm") else None)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model = inpaintlib.load_model(inpaintlib.pretrained("mnist"))
+    images, _ = inpaintlib.load_test_images("data", n=4)
+    return model, images
+
+
+def test_every_sampler_is_registered_and_documented():
+    assert set(SAMPLERS) == set(SETTINGS) == {"replace", "guidance", "ddnm", "pigdm", "diffpir", "smc"}
+    for name, func in SAMPLERS.items():
+        doc = func.__doc__  # the paper (authors and year) and where in it the step is
+        assert re.search(r"et al\. 20\d\d|& \w+ 20\d\d", doc) and re.search(r"eq\. \d|Algorithm \d|Sec\. \d", doc), name
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_shipped_model_known_pixels_seed_and_nfe(shipped, name):
+    model, images = shipped
+    kw = SETTINGS[name]
+    frames = []
+    a = inpaint(model, images, HOLE, steps=STEPS, seed=3, sampler=name, callback=frames.append, **kw)
+    b = inpaint(model, images, HOLE, steps=STEPS, seed=3, sampler=name, **kw)
+    c = inpaint(model, images, HOLE, steps=STEPS, seed=4, sampler=name, **kw)
+    keep = HOLE.expand_as(images) == 0
+    assert torch.equal(a[keep], images[keep])  # the known pixels, bit for bit
+    assert a.shape == images.shape and a.min() >= 0 and a.max() <= 1 and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.equal(a, c)  # a seed fixes the run
+    assert not torch.allclose(a[~keep], images[~keep])  # the hole was filled
+    nfe, backward = expected_counts(name, kw)
+    assert frames[-1]["nfe"] == nfe and frames[-1].get("backward") == backward
+    assert frames[-1]["t_prev"] == -1 and {"x", "i", "t", "x0_pred", "repeat"} <= set(frames[-1])
+    assert frames[-1]["x"].shape == images.shape
+    assert all(x["nfe"] <= y["nfe"] for x, y in zip(frames, frames[1:]))
+
+
+def test_default_and_named_replace_and_guidance_are_the_existing_sampler(shipped):
+    model, images = shipped
+    default = inpaint(model, images, HOLE, steps=3, dc_repeats=2, seed=0)
+    assert torch.equal(default, inpaint(model, images, HOLE, steps=3, dc_repeats=2, seed=0, sampler="replace"))
+    guided = inpaint(model, images, HOLE, steps=3, seed=0, guidance=5.0)
+    assert torch.equal(guided, inpaint(model, images, HOLE, steps=3, seed=0, sampler="guidance", guidance=5.0))
+
+
+def test_time_travel_visits_windows_repeatedly():
+    net, x = random_net(), digits(2)
+    frames = []
+    inpaint(net, x, HOLE, steps=5, seed=0, sampler="ddnm", dc_repeats=2, travel_length=2, callback=frames.append)
+    # windows [0, 1], [2, 3], [4], each run twice, re-noised from its end back to its start in between
+    assert [f["i"] for f in frames] == [0, 1, 0, 1, 2, 3, 2, 3, 4, 4]
+    assert [f["repeat"] for f in frames] == [0, 0, 1, 1, 0, 0, 1, 1, 0, 1]
+    assert frames[-1]["nfe"] == 10 == nfe_per_image(5, 2)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_an_oracle_denoiser_lands_on_the_image(name):
+    """A denoiser that knows x0 leaves each sampler nothing to correct: the last step returns x0."""
+    s = NoiseSchedule(100)
+    x0 = digits(2) * 2 - 1
+
+    def oracle(x_t, t, x0_prev):
+        return x0.repeat_interleave(x_t.shape[0] // x0.shape[0], 0), s.eps_from_x0(
+            x_t, t, x0.repeat_interleave(x_t.shape[0] // x0.shape[0], 0))
+
+    kw = {k: v for k, v in SETTINGS[name].items() if k != "sigma_y"}
+    out = SAMPLERS[name](oracle, x0 * (1 - HOLE), HOLE, s, 6, generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.allclose(out, x0, atol=1e-4)
+
+
+def test_smc_particles_weights_and_a_conditioned_network():
+    net, x = random_net(cond="mask", pred="x0"), digits(2)
+    frames = []
+    out = inpaint(net, x, HOLE, steps=6, seed=0, sampler="smc", particles=4, callback=frames.append)
+    keep = HOLE.expand_as(x) == 0
+    assert torch.equal(out[keep], x[keep])
+    f = frames[-2]
+    assert f["particles"].shape == (2, 4, 1, 28, 28) and f["log_weights"].shape == (2, 4) and f["ess"].shape == (2,)
+    assert ((f["ess"] >= 1 - 1e-4) & (f["ess"] <= 4 + 1e-4)).all()
+    assert any(bool(g["resampled"].any()) for g in frames)  # weights that differ do get resampled
+    assert frames[-1]["nfe"] == 6 * 4
+
+
+def test_systematic_resampling_and_ess():
+    log_w = torch.log(torch.tensor([[0.5, 0.25, 0.25, 0.0], [0.25, 0.25, 0.25, 0.25]]))
+    idx = systematic_resample(log_w, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.bincount(idx[0], minlength=4), torch.tensor([2, 1, 1, 0]))  # K w_k copies each
+    assert torch.equal(idx[1], torch.arange(4))
+    assert torch.allclose(effective_sample_size(log_w), torch.tensor([1 / 0.375, 4.0]))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc'"),
+    (dict(sampler=None), "sampler must be one of"),
+    (dict(sampler="smc", particles=0), "particles must be an int >= 1"),
+    (dict(sampler="smc", particles=2.5), "particles must be an int >= 1"),
+    (dict(sampler="smc", dc_repeats=2), "dc_repeats=2 does not apply to sampler='smc'"),
+    (dict(sampler="smc", eta=0.0), r"eta must be a number in \(0, 1\]"),
+    (dict(sampler="smc", ess_threshold=2.0), r"ess_threshold must be a number in \[0, 1\]"),
+    (dict(sampler="ddnm", known="clean"), "known='clean' does not apply to sampler='ddnm'"),
+    (dict(sampler="ddnm", guidance=3.0), "guidance=3.0 does not apply"),
+    (dict(sampler="ddnm", travel_length=0), "travel_length must be an int >= 1"),
+    (dict(sampler="ddnm", particles=4), "has no option 'particles'; its options are travel_length"),
+    (dict(sampler="guidance"), r"guidance must be a finite number > 0 for sampler='guidance'"),
+    (dict(sampler="pigdm", sigma_y=-1.0), "sigma_y must be"),
+    (dict(sampler="diffpir", zeta=1.5), r"zeta must be a number in \[0, 1\]"),
+    (dict(sampler="diffpir", lam=0.0), "lam must be"),
+    (dict(sampler="diffpir", eta=0.5), "eta=0.5 does not apply to sampler='diffpir'"),
+])
+def test_bad_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        inpaint(random_net(), digits(1), HOLE, steps=2, **kwargs)
+
+
+def test_pigdm_under_inference_mode_is_a_clear_error():
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        inpaint(random_net(), digits(1), HOLE, steps=2, sampler="pigdm")
+
+
+def test_commands_take_the_sampler(tmp_path, mnist_root):
+    from inpaintlib import eval_cmd
+
+    ckpt = str(inpaintlib.pretrained("mnist"))
+    out = eval_cmd(ckpt=ckpt, n_eval=2, batch_size=2, steps=2, sampler="smc", particles=2, data_root=mnist_root,
+                   out_dir=str(tmp_path))
+    assert out["sampler"] == "smc" and out["nfe_per_image"] == 4 and out["args"]["dc_repeats"] == 1
+    out = eval_cmd(ckpt=ckpt, n_eval=2, batch_size=2, steps=2, sampler="pigdm", data_root=mnist_root,
+                   out_dir=str(tmp_path))
+    assert out["nfe_per_image"] == 2 == out["backward_per_image"]
+    with pytest.raises(ValueError, match="particles applies to sampler='smc' only"):
+        eval_cmd(ckpt=ckpt, n_eval=2, steps=2, particles=2, data_root=mnist_root, out_dir=str(tmp_path))
