@@ -1,0 +1,126 @@
+"""Why are the free-form model's fills noisy? Sampler-side candidates, measured on held-out patterns.
+
+    OMP_NUM_THREADS=1 python benchmarks/freeform_study.py                 # the shipped pretrained("patterns")
+    python benchmarks/freeform_study.py --ckpt outputs/patterns_small/checkpoint.pt --n 24 --variants "guide,guide eta=1"
+
+For each variant (a change to how the shipped network is sampled; the network is the same), on the
+same held-out patterns (``make_patterns(..., seed=1)``, none in the training set) and the same holes
+of each mask kind, beside OpenCV Telea:
+
+- PSNR_hole pooled over the images, and the mean of per-image PSNR_hole (the target of issue 16
+  is on the per-image figure);
+- roughness: the mean absolute 4-neighbour Laplacian inside the hole, divided by the truth's on the
+  same pixels (1 = as rough as the truth; the target is at most 1.5);
+- seconds per image.
+
+Writes outputs/freeform_study/study.json and prints a table. Nothing is trained here: a variant that
+needs a retrained network (loss, parameterisation, EMA, schedule) is measured by training it with
+``scripts/train_patterns.py`` and passing its checkpoint with --ckpt.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from inpaintlib import load_model, pretrained
+from inpaintlib.evaluate import HoleMetrics
+from inpaintlib.freeform import telea_inpaint
+from inpaintlib.freeform_data import MASK_KINDS, find_images, load_rgb, make_patterns, random_hole
+from inpaintlib.sampling import inpaint
+
+# name -> inpaint() arguments; "guide" is inpaint_image's sampler (the architecture guide's algorithm)
+VARIANTS = {
+    "guide": dict(steps=50, known="clean", init_from_y=False),
+    "guide 200 steps": dict(steps=200, known="clean", init_from_y=False),
+    "guide 10 steps": dict(steps=10, known="clean", init_from_y=False),
+    "guide eta=1": dict(steps=50, known="clean", init_from_y=False, eta=1.0),
+    "known noised (MNIST design)": dict(steps=50, known="noised", init_from_y=False),
+    "guide + resampling x3": dict(steps=50, known="clean", init_from_y=False, dc_repeats=3),
+    "mean of 4 samples": dict(steps=50, known="clean", init_from_y=False, mean_of=4),
+}
+
+
+def laplacian_abs(images: torch.Tensor) -> torch.Tensor:
+    """|4-neighbour Laplacian| per pixel and channel (replicate padding), images (B, C, H, W)."""
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    kernel = kernel.view(1, 1, 3, 3).repeat(images.shape[1], 1, 1, 1)
+    return F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel, groups=images.shape[1]).abs()
+
+
+def roughness(fill: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) -> float:
+    """mean |Laplacian| of ``fill`` inside the hole over the truth's on the same pixels."""
+    m = hole.expand_as(fill)
+    return float((laplacian_abs(fill) * m).sum() / (laplacian_abs(truth) * m).sum().clamp_min(1e-12))
+
+
+def run_variant(model, images, holes, settings: dict, seed: int) -> tuple:
+    settings = dict(settings)
+    k = settings.pop("mean_of", 1)
+    t0 = time.perf_counter()
+    fills = torch.stack([inpaint(model, images, holes, seed=seed + j, **settings) for j in range(k)]).mean(0)
+    seconds = (time.perf_counter() - t0) / len(images)
+    return (fills * 255).round() / 255, seconds
+
+
+def summary(fills, images, holes) -> dict:
+    m = HoleMetrics()
+    m.update(fills, images, holes)
+    s = m.summary()
+    return {"psnr_hole": s["psnr_hole"], "psnr_hole_per_image_mean": s["psnr_hole_per_image_mean"],
+            "l1_hole": s["l1_hole"], "roughness_vs_truth": roughness(fills, images, holes)}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ckpt", default=None, help="default: the shipped pretrained('patterns')")
+    p.add_argument("--n", type=int, default=24, help="held-out patterns per mask kind")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    p.add_argument("--out_dir", default="outputs/freeform_study")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    names = [v.strip() for v in a.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
+    ckpt = Path(a.ckpt) if a.ckpt else pretrained("patterns")
+    model = load_model(ckpt, device="cpu")
+    size = model.config.image_size
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    make_patterns(out / "heldout", a.n, image_size=size, seed=1)
+    images = torch.stack([load_rgb(f, size) for f in find_images(out / "heldout")])[:a.n]
+    rows = []
+    for k, kind in enumerate(MASK_KINDS):
+        g = torch.Generator().manual_seed(a.seed * 1000 + k)
+        holes = torch.stack([random_hole(kind, size, (0.1, 0.5), g) for _ in range(len(images))])
+        telea = telea_inpaint(images, holes)
+        rows.append({"kind": kind, "method": "OpenCV Telea", **summary(telea, images, holes)})
+        rows.append({"kind": kind, "method": "truth", "roughness_vs_truth": 1.0})
+        for name in names:
+            fills, sec = run_variant(model, images, holes, VARIANTS[name], a.seed)
+            rows.append({"kind": kind, "method": name, **summary(fills, images, holes), "seconds_per_image": sec})
+            r = rows[-1]
+            print(f"{kind:9s} {name:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}  "
+                  f"roughness x{r['roughness_vs_truth']:.2f}  ({sec:.2f} s/image)", flush=True)
+        t = rows[-len(names) - 2]
+        print(f"{kind:9s} {'OpenCV Telea':30s} PSNR {t['psnr_hole']:6.2f}  per-image {t['psnr_hole_per_image_mean']:6.2f}  "
+              f"roughness x{t['roughness_vs_truth']:.2f}", flush=True)
+    result = {"checkpoint": str(ckpt), "n_per_kind": len(images), "image_size": size, "rows": rows,
+              "variants": {n: VARIANTS[n] for n in names},
+              "hardware": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                           "torch": torch.__version__},
+              "command": "python benchmarks/freeform_study.py " + " ".join(argv or [])}
+    (out / "study.json").write_text(json.dumps(result, indent=2, default=lambda x: None if isinstance(x, float)
+                                               and math.isnan(x) else x))
+    return result
+
+
+if __name__ == "__main__":
+    main()
