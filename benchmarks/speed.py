@@ -69,7 +69,7 @@ from inpaintlib import (DenoiserUNet, HoleMetrics, InpaintingUNET, ModelConfig, 
 from inpaintlib.accel import amp_context, resolve_amp  # noqa: E402
 from inpaintlib.data import TensorBatches, load_mnist, load_test_images, to_model, to_unit  # noqa: E402
 from inpaintlib.freeform import PRESETS, hole_loss  # noqa: E402
-from inpaintlib.freeform_data import InpaintingDataset, make_patterns  # noqa: E402
+from inpaintlib.freeform import InpaintingDataset, make_patterns  # noqa: E402
 from inpaintlib.train import TrainConfig, train_step  # noqa: E402
 from inpaintlib.trainer import apply_gradients, ema_decay_at, update_ema  # noqa: E402
 

@@ -5,7 +5,7 @@ The MNIST centre-hole pipeline of the design document:
     load_model(path), inpaint(model, images, hole)      the functional core
     pretrained("mnist")                                 a shipped checkpoint's path
 
-The 128x128 free-form system of the architecture guide (``freeform.py``, ``freeform_data.py``):
+The 128x128 free-form system of the architecture guide (``freeform/``):
     train_inpainting(dataset_path, checkpoint_path, num_epochs, batch_size, ...)
     inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps=50, save_result=...)
     InpaintingUNET, UNET, UnetLayer, DDPM_Scheduler, InpaintingDataset, make_patterns, random_hole
@@ -16,7 +16,7 @@ from .data import center_hole, load_mnist, load_test_images, to_model, to_unit
 from .evaluate import HoleMetrics, eval_cmd, l1_hole, mse_hole, psnr_hole, sample_cmd
 from .freeform import (DDPM_Scheduler, FreeformConfig, InpaintingUNET, UNET, UnetLayer, build_freeform_model,
                        compare_with_telea, freeform_config, inpaint_image, telea_inpaint, train_inpainting)
-from .freeform_data import MASK_KINDS, InpaintingDataset, make_patterns, random_hole, random_keep_mask
+from .freeform import MASK_KINDS, InpaintingDataset, make_patterns, random_hole, random_keep_mask
 from .model import DenoiserUNet, ModelConfig, count_parameters
 from .pretrained import pretrained
 from .sampling import Denoiser, ddim_inpaint, ddim_step, inpaint, nfe_per_image

@@ -1121,7 +1121,7 @@ def generated_patterns(n: int, size: int, seed: int = 1) -> torch.Tensor:
     """``n`` geometric patterns (``make_patterns``; seed 1 = the held-out set) as (n, 3, size, size)."""
     import tempfile
 
-    from .freeform_data import load_rgb, make_patterns
+    from .freeform import load_rgb, make_patterns
 
     with tempfile.TemporaryDirectory(prefix="inpaintlib_patterns_") as folder:
         paths = make_patterns(folder, n, image_size=size, seed=seed)

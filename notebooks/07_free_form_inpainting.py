@@ -23,7 +23,7 @@
 # larger system: an `InpaintingUNET` that is *told* where the hole is (a mask input), holes of any shape
 # (rectangles, circles, brush strokes), a folder of images as the dataset, and two calls,
 # `train_inpainting(...)` and `inpaint_image(...)`. It shares the schedule, the blocks and the DDIM
-# sampler with the MNIST pipeline (`inpaintlib/freeform.py`, `inpaintlib/freeform_data.py`).
+# sampler with the MNIST pipeline (`inpaintlib/freeform/`).
 #
 # 1. free-form holes of a chosen coverage;
 # 2. a dataset without a download: seeded geometric patterns;
@@ -68,7 +68,7 @@ from inpaintlib import (MASK_KINDS, InpaintingDataset, InpaintingUNET, compare_w
                         display_reverse, inpaint, inpaint_image, load_checkpoint, load_model, make_patterns,
                         pretrained, random_hole, random_keep_mask, to_unit, train_inpainting)
 from inpaintlib.freeform import PRESETS
-from inpaintlib.freeform_data import find_images, load_rgb
+from inpaintlib.freeform import find_images, load_rgb
 from inpaintlib.notebook import sizes
 
 # fast mode (INPAINTLIB_FAST=1) changes sizes only: fewer images, training steps, DDIM steps

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint, load_model  # noqa: E402
 from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
-from inpaintlib.freeform_data import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
+from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
 from inpaintlib.utils import save_panel  # noqa: E402
 
 

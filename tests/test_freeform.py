@@ -18,7 +18,7 @@ from inpaintlib.checkpoint import load_checkpoint, load_model
 from inpaintlib.evaluate import l1_hole
 from inpaintlib.freeform import (PRESETS, DDPM_Scheduler, FreeformConfig, InpaintingUNET, UNET, UnetLayer,
                                  build_freeform_model, freeform_config, inpaint_image, train_inpainting)
-from inpaintlib.freeform_data import MASK_KINDS, InpaintingDataset, load_rgb, make_patterns, random_hole
+from inpaintlib.freeform import MASK_KINDS, InpaintingDataset, load_rgb, make_patterns, random_hole
 from inpaintlib.model import count_parameters
 from inpaintlib.sampling import inpaint
 from inpaintlib.schedule import NoiseSchedule

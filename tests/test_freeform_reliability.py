@@ -14,7 +14,7 @@ import torch
 from inpaintlib.checkpoint import load_checkpoint
 from inpaintlib.freeform import train_inpainting
 from inpaintlib.trainer import EpochBatches
-from inpaintlib.freeform_data import make_patterns
+from inpaintlib.freeform import make_patterns
 
 HERE = Path(__file__).parent
 

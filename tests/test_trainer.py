@@ -6,7 +6,7 @@ import torch
 
 from inpaintlib import train, train_inpainting
 from inpaintlib.checkpoint import atomic_save, load_checkpoint
-from inpaintlib.freeform_data import make_patterns
+from inpaintlib.freeform import make_patterns
 from inpaintlib.trainer import SCHEMA_VERSION, read_state
 
 SCHEMA = {"format", "version", "kind", "model_config", "train_config", "world_size", "step", "train_seconds",

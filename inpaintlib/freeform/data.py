@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import to_model
+from ..data import to_model
 
 MASK_KINDS = ("rectangle", "circle", "stroke")
 PATTERN_KINDS = ("shapes", "stripes", "checkers", "gradient", "mixed")
@@ -235,7 +235,7 @@ def make_patterns(folder, n: int, image_size: int = 128, seed: int = 0, kinds=PA
     Returns the list of written paths."""
     from PIL import Image
 
-    from .utils import check_writable_dir
+    from ..utils import check_writable_dir
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")

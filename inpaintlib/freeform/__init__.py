@@ -1,0 +1,19 @@
+"""The 128x128 mask-conditioned inpainting system of the architecture guide.
+
+    model.py      FreeformConfig, PRESETS, DDPM_Scheduler, UnetLayer, UNET, InpaintingUNET
+    data.py       free-form holes (random_hole, random_keep_mask), make_patterns, InpaintingDataset
+    recipe.py     train_inpainting: the guide's loss and batches on the shared loop (inpaintlib/trainer.py)
+    image_io.py   inpaint_image: the guide's inference on image files of any size
+    baseline.py   OpenCV Telea, and the comparison with it on the same holes
+
+Sampling is the shared ``ddim_inpaint`` of ``inpaintlib/sampling.py`` with ``known="clean"`` (the
+guide's DDIM algorithm); the blocks are the shared ones of ``inpaintlib/blocks.py``.
+"""
+from .baseline import compare_with_telea, telea_inpaint
+from .data import (MASK_KINDS, PATTERN_KINDS, InpaintingDataset, check_coverage, find_images, load_rgb,
+                   make_patterns, random_hole, random_keep_mask)
+from .image_io import inpaint_image
+from .model import (NETWORK_CONDITIONS, PRESETS, DDPM_Scheduler, FreeformConfig, InpaintingUNET, MaskedInput, UNET,
+                    UnetLayer, build_freeform_model, freeform_config)
+from .recipe import (RESUMABLE_CHANGES, InpaintingTrainConfig, InpaintingTrainResult, checkpoint_file, hole_loss,
+                     train_inpainting)
