@@ -11,6 +11,7 @@ Then the widgets, built on ipywidgets (7.7+ and 8) and two anywidget components:
     MaskCanvas (``canvas_class()``)       the HTML canvas (widget_canvas.js); syncs each layer as a PNG
     PngView (``view_class()``)            a picture (the live and the result view), sent as a data URL
     InpaintWidget                         MNIST: a test digit by index, or a digit drawn by hand
+    ImageUpload (``upload_class()``)      a file button that sends the file as a data URL string
     FreeformInpaintWidget                 the free-form model: a generated pattern, or an uploaded image
 
 How the mask travels. The browser paints on a canvas ``scale`` times the image (280 x 280 px for a
@@ -30,7 +31,11 @@ buffers, so nothing reaches the browser as bytes: every picture travels as a PNG
 string trait (the canvas's image_png/hole_png/ink_png, a PngView's src). And a message sent to a
 widget before its view exists can be lost, so every widget is built with its state as constructor
 arguments (image, hole, views, labels, CSS classes): a widget's first message, the one that creates
-it in the browser, already carries everything it shows.
+it in the browser, already carries everything it shows. The anywidget components (the canvas, the
+views, the upload button) also ask the kernel for their whole state when their view renders
+(``{"type": "sync"}``, answered by ``send_state()``), so that a cell that drives the widget right
+after displaying it (``set_hole``, ``run``) is seen even if its updates came before the view. An
+uploaded file travels the same way: ``ImageUpload`` reads it in the browser as a data URL string.
 """
 from __future__ import annotations
 
@@ -85,6 +90,18 @@ def decode_png_data_url(url: str, name: str = "url") -> np.ndarray:
             return np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
     except Exception as err:
         raise ValueError(f"{name} could not be decoded as a PNG image: {type(err).__name__}: {err}") from err
+
+
+def decode_data_url(url: str, name: str = "url") -> tuple:
+    """A base64 data URL (``data:<mime>;base64,<data>``, as the browser's FileReader.readAsDataURL
+    writes) -> (mime type, bytes)."""
+    head, sep, data = url.partition(",") if isinstance(url, str) else ("", "", "")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ValueError(f"{name} must be a base64 data URL (data:<type>;base64,...), got {str(url)[:40]!r}")
+    try:
+        return head[len("data:"):-len(";base64")], base64.b64decode(data, validate=True)
+    except Exception as err:
+        raise ValueError(f"{name} is not valid base64: {type(err).__name__}: {err}") from err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,6 +492,27 @@ def _widget_libraries():
     return ipywidgets, anywidget
 
 
+def _on_view_message(widget, content, buffers) -> None:
+    """What a component's view sends the kernel: ``{"type": "sync"}`` when it renders. The kernel
+    answers with the widget's whole state (``send_state()``, strings only: no binary buffers), so
+    that a view rendered after the kernel changed the widget (a cell that drives it from code right
+    after displaying it) shows the latest state even where the front end lost those updates."""
+    if isinstance(content, dict) and content.get("type") == "sync":
+        widget.send_state()
+
+
+def _answers_sync(cls):
+    """Register ``_on_view_message`` on every instance of the anywidget class ``cls``."""
+    init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.on_msg(_on_view_message)
+
+    cls.__init__ = __init__
+    return cls
+
+
 _CANVAS = None
 
 
@@ -514,7 +552,7 @@ def canvas_class():
             return proposal["value"]
 
     MaskCanvas.__module__ = __name__
-    _CANVAS = MaskCanvas
+    _CANVAS = _answers_sync(MaskCanvas)
     return MaskCanvas
 
 
@@ -522,6 +560,7 @@ _VIEW = None
 _VIEW_ESM = """
 // one picture, shown at its own size: an <img> whose src is the PNG data URL in the `src` trait
 function render({ model, el }) {
+  model.send({ type: "sync" });  // the kernel re-sends the state: nothing sent before this view is lost
   const img = document.createElement("img");
   img.className = model.get("img_class");
   img.alt = model.get("alt");
@@ -562,8 +601,104 @@ def view_class():
             self.src = _bytes_data_url(change["new"])
 
     PngView.__module__ = __name__
-    _VIEW = PngView
+    _VIEW = _answers_sync(PngView)
     return PngView
+
+
+_UPLOAD = None
+_UPLOAD_ESM = """
+// a file button whose file reaches the kernel as a string (Colab drops binary buffers, and
+// ipywidgets 7's FileUpload sends the file as one): FileReader.readAsDataURL -> the `data_url`
+// trait, a base64 data URL; the kernel decodes it (widget.py: image_to_tensor) and empties it
+const MAX_BYTES = 2 << 20, MAX_SIDE = 1024;  // larger files are scaled down first (JPEG, <= 1024 px)
+
+function send(model, name, url) {
+  model.set("name", name);
+  model.set("data_url", url);
+  model.save_changes();
+}
+
+function shrink(url, done) {
+  const img = new Image();
+  img.onload = () => {
+    const k = Math.min(1, MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+    const c = document.createElement("canvas");
+    c.width = Math.max(1, Math.round(img.naturalWidth * k));
+    c.height = Math.max(1, Math.round(img.naturalHeight * k));
+    c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
+    done(c.toDataURL("image/jpeg", 0.92));
+  };
+  img.onerror = () => done(url);  // not an image the browser reads: the kernel says so
+  img.src = url;
+}
+
+function render({ model, el }) {
+  model.send({ type: "sync" });  // the kernel re-sends the state: nothing sent before this view is lost
+  const label = document.createElement("label");
+  label.className = "inpaint-upload jupyter-button widget-button";
+  const input = document.createElement("input");
+  input.type = "file";
+  input.className = "inpaint-upload-input";
+  input.style.display = "none";
+  const text = document.createElement("span");
+  const show = () => {
+    text.textContent = model.get("description");
+    input.accept = model.get("accept");
+  };
+  show();
+  label.append(input, text);
+  el.appendChild(label);
+  input.addEventListener("change", () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      input.value = "";  // choosing the same file again is a new upload
+      if (file.size <= MAX_BYTES) send(model, file.name, reader.result);
+      else shrink(reader.result, (url) => send(model, file.name, url));
+    };
+    reader.readAsDataURL(file);
+  });
+  model.on("change:description", show);
+  model.on("change:accept", show);
+  return () => {
+    model.off("change:description", show);
+    model.off("change:accept", show);
+  };
+}
+export default { render };
+"""
+_UPLOAD_CSS = """
+.inpaint-upload { display: inline-flex; align-items: center; justify-content: center; cursor: pointer;
+  padding: 0 10px; user-select: none; box-sizing: border-box; }
+"""
+
+
+def upload_class():
+    """The ``ImageUpload`` anywidget class: a file button that sends the chosen file to the kernel as
+    a string, never as binary buffers (which Colab's widget manager drops; ipywidgets 7.7.1's
+    ``FileUpload`` sends the file as one).
+
+    Traits (synced): accept (the file input's filter), description (the button's text), name (the
+    last file's name), data_url (the last file as a base64 data URL, files over 2 MB scaled down to
+    1024 px JPEG first; the widget empties it once read)."""
+    global _UPLOAD
+    if _UPLOAD is not None:
+        return _UPLOAD
+    _, anywidget = _widget_libraries()
+    import traitlets
+
+    class ImageUpload(anywidget.AnyWidget):
+        _esm = _UPLOAD_ESM
+        _css = _UPLOAD_CSS
+        accept = traitlets.Unicode("image/*").tag(sync=True)
+        description = traitlets.Unicode("upload").tag(sync=True)
+        name = traitlets.Unicode("").tag(sync=True)
+        data_url = traitlets.Unicode("").tag(sync=True)
+
+    ImageUpload.__module__ = __name__
+    _UPLOAD = _answers_sync(ImageUpload)
+    return ImageUpload
 
 
 def _bytes_data_url(png: bytes) -> str:
@@ -858,12 +993,16 @@ class _InpaintWidgetBase:
 class InpaintWidget(_InpaintWidgetBase):
     """Draw a hole on an MNIST digit with the mouse and watch the reverse diffusion fill it.
 
-        w = InpaintWidget(model)            # a trained MNIST model (load_model(path)); None: see below
+        w = InpaintWidget()                 # the best shipped MNIST model, at its recommended settings
         w                                   # shows it: paint, press Run
         w.set_hole(center_hole(28, 12)); w.run(); w.save_gif("outputs/fill.gif")   # from code
+        InpaintWidget(load_model(pretrained("mnist")), dc_repeats=2, guidance=0)  # the design's model and sampler
+        InpaintWidget(load_model("outputs/inpaint/last.pt"))                       # yours, from 03_training
 
-    model       a loaded MNIST model, a checkpoint path, or None (``notebook.choose_checkpoint``:
-                yours from 03_training, else the shipped one, else the fast-mode one)
+    model       a loaded MNIST model, a checkpoint path, or None: ``pretrained(BEST)`` (``BEST`` =
+                "mnist-mask", the best shipped MNIST model), whose ``recommended(BEST)`` settings
+                (steps, dc_repeats, guidance) are then the sliders' defaults wherever the caller passes
+                none. Any other model starts on the sampler's own defaults (dc_repeats=1, guidance=0)
     images      (N, 1, 28, 28) in [0, 1] to choose from by index (None: the first ``n_images``
                 MNIST test digits, ``load_test_images``); ``labels`` optional
     source      "test" (a test digit by index) or "draw" (draw a digit by hand on an empty canvas)
@@ -876,6 +1015,12 @@ class InpaintWidget(_InpaintWidgetBase):
     def __init__(self, model=None, images: torch.Tensor | None = None, labels=None, index: int = 0,
                  source: str = "test", data_root="data", n_images: int = 100, scale: int = 10,
                  view_scale: int = 6, **options):
+        if model is None:  # the best shipped model; its recommended sampler unless the caller chose
+            from .pretrained import BEST, pretrained, recommended
+
+            model = pretrained(BEST)
+            for key, value in recommended(BEST).items():
+                options.setdefault(key, value)
         model = _load(model, "mnist")
         if images is None:
             from .data import load_test_images
@@ -1040,7 +1185,7 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
         super().__init__(model, S, scale, view_scale, image, image, brush=brush, **options)
         self.source.observe(self._on_source, names="value")
         self.index.observe(lambda change: self.show_pattern(change["new"]), names="value")
-        self.upload.observe(self._on_upload, names="value")
+        self.upload.observe(self._on_upload, names="data_url")
 
     def _source_controls(self) -> list:
         W = self.widgets
@@ -1048,7 +1193,8 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
                                       description="image")
         self.index = W.IntSlider(value=self._start_index, min=0, max=len(self.images) - 1, description="pattern",
                                  style={"description_width": "90px"}, layout=W.Layout(width="330px"))
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        # the file travels as a data URL string (ImageUpload), not as FileUpload's binary buffers
+        self.upload = upload_class()(accept="image/*", description="upload", _dom_classes=("inpaint-upload-button",))
         return [self.source, W.HBox([self.index, self.upload])]
 
     def show_pattern(self, index: int) -> "FreeformInpaintWidget":
@@ -1077,15 +1223,18 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
             self.status.value = "choose an image file with the upload button"
 
     def _on_upload(self, change) -> None:
-        files = uploaded_files(change["new"])
-        if not files:
+        """A file from the upload button: ``upload.data_url`` (a data URL string) -> the image."""
+        url = change["new"]
+        if not url:
             return
-        name, content = files[-1]
+        name = self.upload.name or "upload"
         try:
-            self.set_image(content)
+            self.set_image(url)
         except ValueError as err:
-            self.status.value = f"error: {err}"
+            self.status.value = f"error: {name}: {err}"
             return
+        finally:
+            self.upload.data_url = ""  # read: the next upload (even of the same file) is a change
         if self.source.value != "upload":
             self.source.unobserve(self._on_source, names="value")
             self.source.value = "upload"
@@ -1098,20 +1247,16 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
 
 
 def _load(model, name: str):
-    """A model as given, loaded from a path, or the default for ``name`` ("mnist" or "patterns")."""
+    """A model as given, loaded from a path, or the default for ``name`` ("mnist": ``pretrained(BEST)``,
+    or "patterns")."""
     from .checkpoint import load_model
 
     if isinstance(model, torch.nn.Module):
         return model
     if model is None:
-        if name == "mnist":
-            from .notebook import choose_checkpoint
+        from .pretrained import BEST, pretrained
 
-            model = choose_checkpoint(train_if_missing=False)
-        else:
-            from .pretrained import pretrained
-
-            model = pretrained(name)
+        model = pretrained(BEST if name == "mnist" else name)
     if isinstance(model, (str, Path)):
         return load_model(model)
     raise ValueError(f"model must be a loaded model, a checkpoint path or None, got {type(model).__name__}")
@@ -1129,7 +1274,8 @@ def generated_patterns(n: int, size: int, seed: int = 1) -> torch.Tensor:
 
 
 def image_to_tensor(image, size: int) -> torch.Tensor:
-    """A path, PIL image, encoded image bytes, or (3, H, W) / (1, 3, H, W) tensor in [0, 1] ->
+    """A path, PIL image, encoded image bytes, a base64 data URL of an image file (what the upload
+    button sends), or (3, H, W) / (1, 3, H, W) tensor in [0, 1] ->
     (1, 3, size, size) in [0, 1]: converted to RGB, centre-cropped to a square, resized (bicubic)."""
     from PIL import Image
 
@@ -1145,6 +1291,8 @@ def image_to_tensor(image, size: int) -> torch.Tensor:
             image.load()
         except Exception as err:
             raise ValueError(f"image could not be read as an image file: {type(err).__name__}: {err}") from err
+    elif isinstance(image, str) and image.startswith("data:"):  # an upload from the browser
+        return image_to_tensor(decode_data_url(image, "image")[1], size)
     elif isinstance(image, (str, Path)):
         if not Path(image).is_file():
             raise ValueError(f"image {str(image)!r} is not a file")

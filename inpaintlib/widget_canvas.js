@@ -10,6 +10,9 @@
 // that changed is sent as a PNG data URL in `hole_png` / `ink_png`; Python decodes it, averages each
 // scale x scale block and calls a pixel a hole pixel when at least half of it is painted. Python
 // writes the same traits (clear, centre box, set_hole from code) and the canvas redraws from them.
+// When it renders, the view asks the kernel for the whole state ({type: "sync"}; the kernel answers
+// with send_state()): a change the kernel sent before the view existed, which Colab can lose, still
+// arrives, as the change events below.
 
 function makeCanvas(w, h) {
   const c = document.createElement("canvas");
@@ -200,6 +203,7 @@ function render({ model, el }) {
 
   resize();
   loadBackground();
+  model.send({ type: "sync" });
   return () => {  // clean-up when the view is removed
     clearInterval(timer);
     model.off("change:hole_png", onHole);

@@ -7,6 +7,11 @@ preinstalled, clones this checkout's HEAD to /content/inpaintlib, and runs each 
 /content in fast mode with nbclient on a kernel from that venv, where ``google.colab`` is imported
 before the first cell. The notebooks' own set-up cell does all the installing. Afterwards the venv
 must hold exactly what it held before, plus inpaintlib installed from /content/inpaintlib.
+
+It runs once per Python in ``lane.LANE_PYTHONS``: this environment's 3.11 (torch hard-linked from
+here), and Colab's own 3.13 where an interpreter is installed (pyenv's, or python3.13 on PATH; its
+venv downloads torch 2.14.1 for cp313 once, then is cached like the other). Without one, the 3.13
+run is skipped and says so.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "colab"))
 import lane  # noqa: E402
 
-LANE_BUDGET_S = 600  # the whole lane on 2 CPU cores, venv build included
+LANE_BUDGET_S = 600  # every notebook on one Python, on 2 CPU cores (the venv's build not included)
+BUILD_BUDGET_S = 900  # one venv built from scratch (3.13: torch and its CUDA libraries downloaded, ~4 GB)
 
 
 def test_requires_python_admits_colab_and_every_current_python():
@@ -47,12 +53,40 @@ def test_pins_file_names_its_source_and_pins_colabs_stack():
     assert not {"torch", "torchvision"} & set(pins), "torch/torchvision: the lane preinstalls this machine's"
 
 
-@pytest.fixture(scope="module")
-def venv():
+def test_pins_differ_between_pythons_only_where_the_header_says():
+    text = lane.PINS.read_text()
+    by_python = {version: lane.pins(python=version) for version in lane.LANE_PYTHONS}
+    p311, p313 = by_python["3.11"], by_python["3.13"]
+    assert set(p311) == set(p313), set(p311) ^ set(p313)
+    differ = sorted(name for name in p311 if p311[name] != p313[name])
+    assert differ == ["numpy"], f"only numpy may differ between 3.11 and 3.13, found {differ}"
+    assert Version(p311["numpy"]) == Version("2.0.2") and Version(p313["numpy"]) >= Version("2.1"), \
+        "numpy's first cp313 wheels are 2.1.0"
+    for name in differ:  # the header names each line that differs, and why
+        for version in lane.LANE_PYTHONS:
+            assert f"{name}=={by_python[version][name]} ; python_version" in text.split("\n# the kernel")[0], name
+
+
+@pytest.fixture(scope="module", params=lane.LANE_PYTHONS, ids=lambda v: f"py{v}")
+def venv(request):
+    version = request.param
+    python = lane.find_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine (looked for /root/.pyenv/versions/{version}*/bin/python "
+                    f"and python{version} on PATH): the Colab lane runs on Python {version} where one is installed")
+    started = time.monotonic()
     try:
-        return lane.build_venv()
+        venv = lane.build_venv(python)
     except lane.LaneUnavailable as err:
         pytest.skip(f"the Colab lane cannot run here: {err}")
+    built = time.monotonic() - started
+    timing = lane.json.loads(venv.timing.read_text())
+    print(f"Colab lane venv for Python {timing['python']}: {venv.path.name}, "
+          + (f"built in {timing['seconds']:.0f} s (torch {timing['torch']})" if built > 5 else "cached"))
+    assert timing["python"].startswith(version + "."), timing
+    if built > 5:
+        assert built < BUILD_BUDGET_S, f"building the {version} venv took {built:.0f} s"
+    return venv
 
 
 def test_notebooks_run_all_on_colabs_runtime(venv, tmp_path):
@@ -73,7 +107,7 @@ def test_notebooks_run_all_on_colabs_runtime(venv, tmp_path):
             outputs[name] = "".join(o.get("text", "") for o in cells[0].outputs if o.get("output_type") == "stream")
         after = lane.installed(venv)
         changed = lane.changes(venv)
-    print(f"Colab lane at {commit[:10]}: " + ", ".join(f"{n[:2]} {s:.0f} s" for n, s in timings.items())
+    print(f"Colab lane (Python {venv.version}) at {commit[:10]}: " + ", ".join(f"{n[:2]} {s:.0f} s" for n, s in timings.items())
           + f"; total {time.monotonic() - started:.0f} s (executed copies in {tmp_path / 'executed'})")
 
     # every notebook's set-up cell saw Colab (google.colab imported before the first cell) and ran
@@ -91,7 +125,8 @@ def test_notebooks_run_all_on_colabs_runtime(venv, tmp_path):
     # nothing Colab preinstalls was replaced; the only change is inpaintlib, from /content/inpaintlib
     assert after["torch"].split("+")[0] == lane.PREINSTALLED["torch"], after
     assert after["torchvision"].split("+")[0] == lane.PREINSTALLED["torchvision"], after
-    pins = lane.pins()
+    pins = venv.pins()
+    assert after["python"] == venv.version, after
     assert (after["ipywidgets"], after["ipython"], after["anywidget"]) == \
         (pins["ipywidgets"], pins["ipython"], pins["anywidget"]), after
     assert after["installed_from_content"] and after["inpaintlib_file"].startswith(str(lane.REPO_DIR)), after

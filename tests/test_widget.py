@@ -286,6 +286,27 @@ def test_uploaded_files_reads_ipywidgets_7_and_8():
     assert uploaded_files(()) == [] and uploaded_files({}) == []
 
 
+def data_url(rgb: np.ndarray, fmt: str = "PNG", mime: str = "image/png") -> str:
+    """An image file as the browser's FileReader.readAsDataURL hands it over."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt)
+    return f"data:{mime};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_image_to_tensor_reads_an_uploaded_data_url():
+    rgb = np.zeros((40, 60, 3), dtype=np.uint8)
+    rgb[:, 30:] = (0, 0, 255)  # right half blue: after the centre crop, the right half of the square
+    for url in (data_url(rgb), data_url(rgb, "JPEG", "image/jpeg")):
+        x = image_to_tensor(url, 20)
+        assert x.shape == (1, 3, 20, 20)
+        assert x[0, 2, :, 15:].mean() > 0.9 and x[0, 2, :, :5].mean() < 0.1
+    assert torch.equal(image_to_tensor(data_url(rgb), 20), image_to_tensor(base64.b64decode(data_url(rgb).split(",")[1]), 20))
+    with pytest.raises(ValueError, match="base64 data URL"):
+        image_to_tensor("data:image/png,not-base64", 20)
+    with pytest.raises(ValueError, match="not valid base64"):
+        image_to_tensor("data:image/png;base64,@@@", 20)
+
+
 # ----------------------------------------------------------------------------------------------
 # the widgets, driven the way the browser drives them (traits) and from code
 
@@ -428,15 +449,13 @@ def test_freeform_widget(tmp_path):
     keep = (w.hole == 0).expand_as(result)
     assert torch.equal(result[keep], w.images[2:3][keep]) and len(w.frames) == 3
     assert w.save_gif().is_file()
-    # an upload (ipywidgets 8's value format)
-    rgb = np.full((50, 70, 3), (10, 200, 30), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    w._on_upload({"new": ({"name": "mine.png", "content": memoryview(buffer.getvalue())},)})
+    # an upload: the browser sets the upload button's data_url (a string, as FileReader.readAsDataURL writes)
+    w.upload.name, w.upload.data_url = "mine.png", data_url(np.full((50, 70, 3), (10, 200, 30), dtype=np.uint8))
     assert w.source.value == "upload" and "mine.png" in w.status.value
     assert torch.allclose(w.image[0, :, 0, 0], torch.tensor([10, 200, 30]) / 255.0, atol=1 / 255)
-    w._on_upload({"new": ({"name": "bad.png", "content": b"garbage"},)})
-    assert w.status.value.startswith("error: image could not be read")
+    assert w.upload.data_url == ""  # read and emptied: the same file chosen again is a new change
+    w.upload.name, w.upload.data_url = "bad.png", "data:image/png;base64," + base64.b64encode(b"garbage").decode()
+    assert w.status.value.startswith("error: bad.png: image could not be read") and w.upload.data_url == ""
     with pytest.raises(ValueError, match="3 channels"):
         FreeformInpaintWidget(DenoiserUNet(ModelConfig(base_channels=8, T=50)))
 
@@ -553,3 +572,42 @@ def test_widget_libraries_never_replace_colabs_ipywidgets(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd))
     wmod._widget_libraries()
     assert len(ran) == 1 and [a for a in ran[0] if "widget" in a] == ["anywidget>=0.9", f"ipywidgets=={have}"]
+
+
+def test_a_view_that_renders_asks_for_and_gets_the_whole_state(tiny_model, digits, tmp_path, sent):
+    # Colab can lose updates sent before a view exists (notebook 06 drives the widget from code in the
+    # next cell): each component's view sends {"type": "sync"} when it renders, and the kernel answers
+    # with its whole state, as strings (no binary buffers)
+    mnist, _, ff = make_widgets(tiny_model, digits, tmp_path)
+    mnist.set_hole(center_hole(28, 6)).run(steps=2, every=1)  # changes "before the view" exists
+    sent.clear()
+    for component in (mnist.canvas, mnist.live_view, mnist.result_view, ff.upload):
+        component._handle_custom_msg({"type": "sync"}, [])
+        (w, keys, buffers), = [m for m in sent if m[0] is component]
+        assert keys == sorted(component.get_state()), f"{type(component).__name__} re-sent only {keys}"
+        assert buffers == [], f"{type(component).__name__} re-sent its state with binary buffers"
+    assert torch.equal(CanvasMask(28, 10).load_png(mnist.canvas.get_state()["hole_png"]).to_hole(), center_hole(28, 6))
+    assert mnist.result_view.get_state()["src"] == PNG_PREFIX + base64.b64encode(mnist.result_view.value).decode()
+    sent.clear()
+    mnist.canvas._handle_custom_msg({"type": "something else"}, [])
+    assert sent == []
+
+
+def test_inpaint_widget_defaults_to_the_best_shipped_model_at_its_recommended_settings(digits):
+    from inpaintlib.checkpoint import load_model
+    from inpaintlib.pretrained import BEST, pretrained, recommended
+
+    images, labels = digits
+    best = recommended(BEST)
+    w = InpaintWidget(None, images, labels)
+    shipped = load_model(pretrained(BEST))
+    assert w.model.config == shipped.config and w.model.config.cond == "mask"
+    assert all(torch.equal(a, b) for a, b in zip(w.model.state_dict().values(), shipped.state_dict().values()))
+    assert (w.steps.value, w.dc_repeats.value, w.guidance.value) == (best["steps"], best["dc_repeats"], best["guidance"])
+    # a setting the caller passes wins; the design's model and sampler are one argument away
+    assert InpaintWidget(images=images, dc_repeats=1, guidance=10.0).dc_repeats.value == 1
+    design = InpaintWidget(load_model(pretrained("mnist")), images, labels, dc_repeats=2, guidance=0)
+    assert design.model.config.cond == "none" and (design.dc_repeats.value, design.guidance.value) == (2, 0.0)
+    # any other model starts on the sampler's own defaults
+    other = InpaintWidget(shipped, images, labels)
+    assert (other.dc_repeats.value, other.guidance.value) == (1, 0.0)

@@ -1,10 +1,15 @@
 """The Colab lane: the notebooks run the way Colab runs them today, on a rebuilt Colab runtime.
 
-    build_venv()          a virtual environment with Colab's pins (colab-pins.txt) and torch/torchvision
-                          preinstalled (this machine's 2.14.1/0.29.1 for Colab's 2.11/0.26), the stand-in
+    interpreters()        the Pythons the lane runs on: this environment's (3.11), and 3.13, Colab's own,
+                          where one is installed (find_python: pyenv's, or python3.13 on PATH)
+    build_venv(python)    a virtual environment of that Python with Colab's pins (colab-pins.txt; a pin
+                          with a python_version marker differs between them) and torch/torchvision
+                          preinstalled (2.14.1/0.29.1 for Colab's 2.11/0.26: hard-linked from this
+                          environment for its own Python, downloaded for another), the stand-in
                           ``google.colab`` (standin/) imported before any cell by an IPython startup file,
                           and a kernelspec; nothing from the repository. Cached under .colab-venv/, keyed
-                          by a hash of the pins, the stand-in and BUILD_RECIPE, so a rerun reuses it.
+                          by the Python's version and a hash of the pins, the stand-in and BUILD_RECIPE,
+                          so a rerun reuses it (colab-lane-build.json says how long the build took).
     prepare_content()     /content/inpaintlib: a git clone of this checkout's HEAD (what is committed),
                           MNIST linked into data/MNIST/raw as torchvision's download; the venv put back
                           to its built state (an earlier run's inpaintlib uninstalled).
@@ -12,8 +17,9 @@
                           by nbclient from this environment, on a kernel started from the venv's python.
     freeze(), installed() what the venv holds afterwards.
 
-Run it with ``python -m pytest tests/test_colab_lane.py`` (or ``python tests/colab/lane.py`` to run the
-notebooks and print where each one's executed copy is). It needs root (or a writable /content) and
+Run it with ``python -m pytest tests/test_colab_lane.py`` (both Pythons; ``-k py3.13`` for one), or
+``python tests/colab/lane.py [--python 3.13] [--build-only]`` to run the notebooks and print where each
+one's executed copy is. It needs root (or a writable /content) and
 the package registries; ``.ci/run`` runs it with the rest of the tests.
 """
 from __future__ import annotations
@@ -39,7 +45,7 @@ REPO_DIR = CONTENT / "inpaintlib"
 OWNER_MARK = CONTENT / ".inpaintlib-colab-lane"  # /content/inpaintlib is the lane's to replace
 CACHE = Path(os.environ.get("INPAINTLIB_COLAB_CACHE", ROOT / ".colab-venv"))
 KERNEL_NAME = "colab-lane"
-BUILD_RECIPE = "2"  # bump when build_venv changes what it builds (part of the cache key)
+BUILD_RECIPE = "3"  # bump when build_venv changes what it builds (part of the cache key)
 NETWORK_ERRORS = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
                   "Network is unreachable", "No route to host", "ProxyError")
 
@@ -53,7 +59,7 @@ class LaneUnavailable(RuntimeError):
 
 
 def pin_lines(path: Path = PINS) -> list:
-    """The requirement lines of the pins file (comments and blanks dropped)."""
+    """The requirement lines of the pins file (comments and blanks dropped, environment markers kept)."""
     lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
@@ -62,14 +68,25 @@ def pin_lines(path: Path = PINS) -> list:
     return lines
 
 
-def pins(path: Path = PINS) -> dict:
-    """{normalised name: version} of the pins file (every line must be name==version)."""
+def pins(path: Path = PINS, python: str | None = None) -> dict:
+    """{normalised name: version} of the pins file for Python ``python`` ("X.Y"; default: this one's).
+    Every line reads name==version, optionally with an environment marker (``; python_version >= "3.13"``),
+    which pip evaluates in the venv and this function for ``python``."""
+    from packaging.markers import Marker
+
+    python = python or "%d.%d" % sys.version_info[:2]
+    environment = {"python_version": python, "python_full_version": f"{python}.0"}
     out = {}
     for line in pin_lines(path):
-        name, sep, version = line.partition("==")
+        requirement, _, marker = line.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
+            continue
+        name, sep, version = requirement.strip().partition("==")
         if not sep or not version:
             raise ValueError(f"{path.name}: every pin must read name==version, got {line!r}")
-        out[normalise(name)] = version
+        if normalise(name) in out:
+            raise ValueError(f"{path.name}: {name} is pinned twice for Python {python}")
+        out[normalise(name)] = version.strip()
     return out
 
 
@@ -86,15 +103,54 @@ def normalise(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# the interpreters
+
+
+LANE_PYTHONS = ("3.11", "3.13")  # this environment's Python (3.11), and Colab's own (3.13) where installed
+
+
+def python_version(python) -> str:
+    """ "X.Y.Z" of the interpreter ``python``."""
+    return subprocess.run([str(python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def find_python(version: str):
+    """The interpreter of Python ``version`` ("X.Y") the lane can build a venv from, or None:
+    this process's own, pyenv's (/root/.pyenv/versions/X.Y*/bin/python, $PYENV_ROOT too), or
+    ``pythonX.Y`` on PATH. A candidate counts only if it runs, is that version and has venv."""
+    if version == "%d.%d" % sys.version_info[:2]:
+        return sys.executable
+    roots = {Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")), Path("/root/.pyenv")}
+    candidates = [p for root in sorted(roots) for p in sorted((root / "versions").glob(f"{version}*/bin/python"),
+                                                                reverse=True)]
+    if shutil.which(f"python{version}"):
+        candidates.append(Path(shutil.which(f"python{version}")))
+    for candidate in candidates:
+        try:
+            out = subprocess.run([str(candidate), "-c", "import sys, venv, ensurepip; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:
+            return str(candidate)
+    return None
+
+
+def interpreters() -> dict:
+    """{"X.Y": interpreter or None} for every Python the lane runs on (LANE_PYTHONS)."""
+    return {version: find_python(version) for version in LANE_PYTHONS}
+
+
+# ----------------------------------------------------------------------------------------------
 # the virtual environment
 
 
 def venv_key(python: str = sys.executable) -> str:
-    version = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = python_version(python)
     digest = hashlib.sha256()
-    for part in ("\n".join(pin_lines()).encode(), BUILD_RECIPE.encode(),  # the pins, not the comments json.dumps(PREINSTALLED).encode(),
-                 *(p.read_bytes() for p in sorted(STANDIN.rglob("*.py")))):
+    for part in ("\n".join(pin_lines()).encode(), BUILD_RECIPE.encode(),  # the pins, not their comments
+                 json.dumps(PREINSTALLED).encode(), *(p.read_bytes() for p in sorted(STANDIN.rglob("*.py")))):
         digest.update(part)
     return f"py{version}-{digest.hexdigest()[:12]}"
 
@@ -133,6 +189,15 @@ class Venv:
         self.ipythondir = path / "ipython"  # the lane's IPYTHONDIR: profile_default/startup imports google.colab
         self.kernels = path / "share" / "jupyter" / "kernels"
         self.baseline = path / "colab-lane-versions.json"  # {name: version} right after the build
+        self.timing = path / "colab-lane-build.json"  # how long the build took, and what it downloaded
+
+    @property
+    def version(self) -> str:
+        """The venv's Python, "X.Y" (its pins depend on it)."""
+        return python_version(self.python).rsplit(".", 1)[0]
+
+    def pins(self) -> dict:
+        return pins(python=self.version)
 
     def site_packages(self) -> Path:
         out = subprocess.run([self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -167,25 +232,28 @@ class Venv:
 
 
 def build_venv(python: str = sys.executable, cache: Path = CACHE) -> Venv:
-    """The lane's venv (built once per pins file; see the module docstring)."""
+    """The lane's venv for the interpreter ``python`` (built once per pins file and Python; see the
+    module docstring). Where ``python`` is another Python than this process's (3.13 from a 3.11
+    environment), torch and torchvision come from the registry: a cold build downloads them."""
     for tool in ("git",):
         if shutil.which(tool) is None:
             raise LaneUnavailable(f"{tool} is not installed")
     venv = Venv(cache / venv_key(python))
     done = venv.path / ".complete"
-    with locked(cache / ".lock"):
+    with locked(cache / f".{venv.path.name}.lock"):  # one build of each venv at a time
         if done.is_file() and venv.python.is_file():
             return venv
         if venv.path.exists():
             shutil.rmtree(venv.path)
         venv.path.mkdir(parents=True)
+        started = time.monotonic()
         log = venv.path / "build.log"
         _run([python, "-m", "venv", venv.path], log)
-        pinned = pins()
+        pinned = venv.pins()
         # pip first (Colab's version), then everything at once, so that pip resolves the pins together
         _run([venv.python, "-m", "pip", "install", "-q", f"pip=={pinned['pip']}"], log)
         site = venv.site_packages()
-        preinstall_torch(site, log)
+        linked = venv.version == "%d.%d" % sys.version_info[:2] and preinstall_torch(site, log)
         _run([venv.python, "-m", "pip", "install", "-q", "-r", PINS,
               *(f"{name}=={version}" for name, version in PREINSTALLED.items())], log)
         shutil.copytree(STANDIN / "colab", site / "google" / "colab",
@@ -204,6 +272,8 @@ def build_venv(python: str = sys.executable, cache: Path = CACHE) -> Venv:
         check_pins(venv)
         (venv.path / "colab-lane-freeze.txt").write_text("\n".join(venv.freeze()) + "\n")  # for people
         venv.baseline.write_text(json.dumps(venv.versions(), indent=0, sort_keys=True))
+        venv.timing.write_text(json.dumps({"python": python_version(venv.python), "seconds": round(time.monotonic() - started, 1),
+                                           "torch": "hard-linked from this environment" if linked else "from the registry"}))
         done.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
     return venv
 
@@ -211,19 +281,20 @@ def build_venv(python: str = sys.executable, cache: Path = CACHE) -> Venv:
 HEAVY = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")  # torch's own files and its CUDA libraries
 
 
-def preinstall_torch(site: Path, log: Path) -> None:
+def preinstall_torch(site: Path, log: Path) -> bool:
     """torch and torchvision "preinstalled", as on Colab: when this environment holds exactly the
     versions the lane wants, their files and those of their CUDA libraries (about 5 GB) are hard-linked
     into the venv from here, dist-info included, so pip sees them installed (removing one in the venv
     unlinks the venv's copy only). Otherwise (another version here, or another file system) pip
-    installs them from the registry with the rest."""
+    installs them from the registry with the rest. Only for a venv of this process's Python (the
+    files are built for it). Returns whether it linked them."""
     from importlib.metadata import distributions, version
 
     try:
         if any(version(name) .split("+")[0] != wanted for name, wanted in PREINSTALLED.items()):
-            return
+            return False
     except Exception:
-        return
+        return False
     linked = 0
     try:
         for dist in distributions():
@@ -240,9 +311,10 @@ def preinstall_torch(site: Path, log: Path) -> None:
     except OSError as err:  # another file system: pip installs them instead
         with open(log, "a") as out:
             out.write(f"could not hard-link torch into the venv ({err}); pip installs it\n")
-        return
+        return False
     with open(log, "a") as out:
         out.write(f"hard-linked {linked} files of torch, torchvision and their CUDA libraries into {site}\n")
+    return True
 
 
 def enable_nbextensions(venv: Venv, log: Path) -> None:
@@ -264,7 +336,7 @@ def enable_nbextensions(venv: Venv, log: Path) -> None:
 def check_pins(venv: Venv) -> None:
     """Every pin, and torch/torchvision, installed at exactly its version."""
     have = venv.versions()
-    wanted = {**pins(), **PREINSTALLED}
+    wanted = {**venv.pins(), **PREINSTALLED}
     wrong = {name: (version, have.get(normalise(name))) for name, version in wanted.items()
              if (have.get(normalise(name)) or "").split("+")[0] != version}
     if wrong:
@@ -364,7 +436,8 @@ def installed(venv: Venv) -> dict:
 import torch, torchvision, ipywidgets, IPython, anywidget
 import inpaintlib
 from inpaintlib.notebook import installed_from
-print(json.dumps(dict(torch=torch.__version__, torchvision=torchvision.__version__, ipywidgets=ipywidgets.__version__,
+print(json.dumps(dict(python="%d.%d" % sys.version_info[:2], numpy=__import__("numpy").__version__,
+                      torch=torch.__version__, torchvision=torchvision.__version__, ipywidgets=ipywidgets.__version__,
                       ipython=IPython.__version__, anywidget=anywidget.__version__, inpaintlib_file=inpaintlib.__file__,
                       installed_from_content=installed_from(sys.argv[1]))))"""
     out = subprocess.run([venv.python, "-c", code, str(REPO_DIR)], capture_output=True, text=True, cwd="/",
@@ -379,9 +452,22 @@ def read_log(log: Path) -> list:
 
 
 if __name__ == "__main__":
+    import argparse
     import tempfile
 
-    venv = build_venv()
+    parser = argparse.ArgumentParser(description="Run every notebook on the Colab lane.")
+    parser.add_argument("--python", default="%d.%d" % sys.version_info[:2], choices=LANE_PYTHONS,
+                        help="the venv's Python (default: this one's)")
+    parser.add_argument("--build-only", action="store_true", help="build (or find) the venv and stop")
+    args = parser.parse_args()
+    interpreter = find_python(args.python)
+    if interpreter is None:
+        sys.exit(f"no Python {args.python} here (looked for /root/.pyenv/versions/{args.python}*/bin/python "
+                 f"and python{args.python} on PATH)")
+    venv = build_venv(interpreter)
+    print(f"venv {venv.path}: {venv.timing.read_text() if venv.timing.is_file() else ''}")
+    if args.build_only:
+        sys.exit(0)
     with locked(CACHE / ".content.lock"):
         print(f"venv {venv.path}; /content/inpaintlib at {prepare_content(venv)[:10]}")
         out = Path(tempfile.mkdtemp(prefix="colab-lane-"))
