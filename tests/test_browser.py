@@ -6,7 +6,8 @@ notebook 06 and links to the package and data, INPAINTLIB_FAST=1), opens the not
 cells, then uses the MNIST widget as a learner would: clears the hole, paints a stroke with the
 mouse, presses Run. It asserts that the kernel received the painted hole (the count the kernel
 computes is shown under the canvas, and the kernel's own tensor is read back) and that the result
-image changed. It then draws a digit by hand and inpaints it.
+image changed. It then draws a digit by hand and inpaints it, and uploads an image file into the
+free-form widget (its file input; the file reaches the kernel as a data URL string).
 
 Screenshots of the widget in use are written to the test's temporary folder; with
 INPAINTLIB_UPDATE_SCREENSHOTS=1 they also replace ``docs/screenshots/widget_*.png`` (the README's).
@@ -90,7 +91,7 @@ def make_root(tmp: Path) -> Path:
     # the MNIST model: the shipped one if this copy has it, else a model already trained in this
     # checkout (so the notebook does not train one), else the notebook trains a fast one itself
     from inpaintlib.notebook import FAST_CKPT, LEARNER_CKPT
-    from inpaintlib.pretrained import available
+    from inpaintlib.registry import available
 
     if "mnist" not in available():
         for candidate in (ROOT / LEARNER_CKPT, ROOT / FAST_CKPT):
@@ -241,6 +242,26 @@ def wait_text(page, locator, predicate_js: str, timeout: int = TIMEOUT_MS) -> st
     return handle.text_content()
 
 
+def upload_image(page, ff, tmp: Path, kernel_json) -> None:
+    """Choose an image file with the free-form widget's upload button (Playwright fills its file
+    input; the browser reads the file as a data URL and sends it as a string) and check that the
+    kernel's widget (``ff`` in notebook 06) loaded it: red left half, blue right half after the
+    centre crop of a 120 x 90 picture."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.zeros((90, 120, 3), dtype=np.uint8)
+    rgb[:, :60], rgb[:, 60:] = (230, 40, 40), (40, 40, 230)
+    path = tmp / "my_photo.png"
+    Image.fromarray(rgb).save(path)
+    ff.locator("input.inpaint-upload-input").set_input_files(str(path))
+    wait_text(page, ff.locator(".inpaint-status"), "text.startsWith('loaded my_photo.png')", timeout=60_000)
+    left, right, source, pending = kernel_json(page, "import json; x = ff.image[0]; print(json.dumps([x[:, 8, 4].tolist(), "
+                                                     "x[:, 8, -4].tolist(), ff.source.value, ff.upload.data_url]))")
+    assert left[0] > 0.8 > 0.3 > left[2] and right[2] > 0.8 > 0.3 > right[0], (left, right)
+    assert source == "upload" and pending == "", (source, pending)
+
+
 def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -308,8 +329,8 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
                 after = image_bytes(result)
                 assert after != before, "the result image did not change"
                 run = kernel_json(page, "import json; print(json.dumps([widget.last_run.hole_pixels, "
-                                        "int(widget._run_hole.sum()), len(widget.frames)]))")
-                assert run == [painted, painted, 20]
+                                        "int(widget._run_hole.sum()), len(widget.frames), widget.dc_repeats.value]))")
+                assert run[:3] == [painted, painted, 40 * run[3] // 2], run  # a frame every 2 of 40 x dc_repeats
                 check_result_panel(after)
                 w.screenshot(path=str(shots / "widget_result.png"))
 
@@ -337,6 +358,8 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
                 ff.scroll_into_view_if_needed()
                 assert "done" in ff.locator(".inpaint-status").text_content()
                 ff.screenshot(path=str(shots / "widget_freeform.png"))
+                # 4. upload an image of one's own (as a data URL string, not FileUpload's binary buffers)
+                upload_image(page, ff, tmp_path, kernel_json)
             finally:
                 browser.close()
         print(f"notebook run in {ran_at - started:.0f} s, whole test {time.monotonic() - started:.0f} s")

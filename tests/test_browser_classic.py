@@ -8,7 +8,9 @@ The server serves /content, where the lane has cloned this checkout's HEAD; the 
 set-up cell installs inpaintlib (``pip install --no-deps -e /content/inpaintlib``), as on Colab.
 Chromium opens notebooks/06_interactive.ipynb, runs all, clears the hole, paints a stroke with the
 mouse and presses Run; the test asserts that the kernel received the painted hole and that the
-result image changed. A screenshot is left in the test's temporary folder.
+result image changed; then it uploads an image into the free-form widget (a file input whose file
+travels as a data URL string) and checks the kernel loaded it. A screenshot is left in the test's
+temporary folder (with INPAINTLIB_UPDATE_SCREENSHOTS=1 also docs/screenshots/widget_colab_classic.png).
 
 Helpers are shared with tests/test_browser.py (JupyterLab). Skipped, with the reason, where Chromium
 or Playwright is missing or the lane cannot run (no writable /content, no package registry).
@@ -17,14 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, check_result_panel, free_port, hole_count,
-                          image_bytes, stop_lab, stroke, wait_for_server, wait_text)
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
+                          hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "colab"))
@@ -175,7 +178,13 @@ def test_draw_a_hole_and_run_in_colabs_classic_notebook(venv, tmp_path):
                     run = kernel_json(page, "import json; print(json.dumps([widget.last_run.hole_pixels, "
                                             "int(widget._run_hole.sum()), len(widget.frames), widget.dc_repeats.value]))")
                     assert run[:3] == [painted, painted, -(-10 * run[3] // 2)], run  # a frame every 2 of 10 x dc_repeats
-                    w.screenshot(path=str(tmp_path / "classic_widget_result.png"))
+                    w.screenshot(path=str(tmp_path / "widget_colab_classic.png"))
+
+                    # upload an image into the free-form widget: the file travels as a data URL string
+                    # (ipywidgets 7.7.1's FileUpload would send binary buffers, which Colab drops)
+                    ff = page.locator(".inpaint-freeform").first
+                    ff.scroll_into_view_if_needed()
+                    upload_image(page, ff, tmp_path, kernel_json)
                 finally:
                     browser.close()
         finally:
@@ -185,4 +194,7 @@ def test_draw_a_hole_and_run_in_colabs_classic_notebook(venv, tmp_path):
     dropped = [e for e in events if e["event"] == "dropped_buffers"]
     assert not dropped, f"widgets sent binary buffers, which Colab drops: {dropped[:3]}"
     print(f"classic notebook: run all in {ran_at - started:.0f} s, whole test {time.monotonic() - started:.0f} s; "
-          f"screenshot {tmp_path / 'classic_widget_result.png'}")
+          f"screenshot {tmp_path / 'widget_colab_classic.png'}")
+    if os.environ.get("INPAINTLIB_UPDATE_SCREENSHOTS") == "1":  # docs/widget.md's Colab-stack picture
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "widget_colab_classic.png", SCREENSHOTS / "widget_colab_classic.png")
