@@ -67,6 +67,22 @@ def test_pins_differ_between_pythons_only_where_the_header_says():
             assert f"{name}=={by_python[version][name]} ; python_version" in text.split("\n# the kernel")[0], name
 
 
+def test_the_lane_finds_its_pythons_and_only_real_ones(tmp_path, monkeypatch):
+    found = lane.interpreters()
+    assert list(found) == list(lane.LANE_PYTHONS) == ["3.11", "3.13"]
+    assert lane.find_python("%d.%d" % sys.version_info[:2]) == sys.executable
+    for version, python in found.items():  # each one found runs, and is that version
+        assert python is None or lane.python_version(python).startswith(version + "."), (version, python)
+    # a version that is not installed (or a pyenv folder whose python does not run) is not found:
+    # the lane's run on it is skipped, saying so
+    fake = tmp_path / "versions" / "3.99.0" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "python").chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    assert lane.find_python("3.99") is None
+
+
 @pytest.fixture(scope="module", params=lane.LANE_PYTHONS, ids=lambda v: f"py{v}")
 def venv(request):
     version = request.param
