@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from inpaintlib import load_model, pretrained
-from inpaintlib.evaluate import HoleMetrics
+from inpaintlib.metrics import HoleMetrics
 from inpaintlib.freeform import telea_inpaint
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns, random_hole
-from inpaintlib.sampling import inpaint
+from inpaintlib.samplers import inpaint
 
 # name -> inpaint() arguments; "guide" is inpaint_image's sampler (the architecture guide's algorithm)
 VARIANTS = {

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintlib import DenoiserUNet, HoleMetrics, ModelConfig, center_hole, inpaint, load_mnist, load_model
-from inpaintlib.data import to_model, to_unit
+from inpaintlib.utils import to_model, to_unit
 from inpaintlib.utils import resolve_device, save_panel
 
 OUT = Path("outputs/quality")

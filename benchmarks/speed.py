@@ -67,10 +67,11 @@ sys.path.insert(0, str(REPO))
 from inpaintlib import (DenoiserUNet, HoleMetrics, InpaintingUNET, ModelConfig, NoiseSchedule,  # noqa: E402
                         center_hole, count_parameters, inpaint, load_model, pretrained)
 from inpaintlib.accel import amp_context, resolve_amp  # noqa: E402
-from inpaintlib.data import TensorBatches, load_mnist, load_test_images, to_model, to_unit  # noqa: E402
+from inpaintlib.mnist.data import TensorBatches, load_mnist, load_test_images  # noqa: E402
+from inpaintlib.utils import to_model, to_unit  # noqa: E402
 from inpaintlib.freeform import PRESETS, hole_loss  # noqa: E402
 from inpaintlib.freeform import InpaintingDataset, make_patterns  # noqa: E402
-from inpaintlib.train import TrainConfig, train_step  # noqa: E402
+from inpaintlib.mnist.recipe import TrainConfig, train_step  # noqa: E402
 from inpaintlib.trainer import apply_gradients, ema_decay_at, update_ema  # noqa: E402
 
 PRED_TO_DIFFUSERS = {"eps": "epsilon", "v": "v_prediction", "x0": "sample"}

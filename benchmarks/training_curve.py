@@ -23,8 +23,8 @@ import torch
 from inpaintlib import center_hole, inpaint, load_model, load_test_images
 from inpaintlib.checkpoint import load_checkpoint
 from inpaintlib.classifier import digit_classifier, digit_identity
-from inpaintlib.evaluate import HoleMetrics
-from inpaintlib.pretrained import DESIGN, RECOMMENDED
+from inpaintlib.metrics import HoleMetrics
+from inpaintlib.registry import DESIGN, RECOMMENDED
 
 
 def measure(ckpt, settings: dict, images, labels, classifier, batch: int, seed: int) -> dict:

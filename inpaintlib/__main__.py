@@ -71,9 +71,9 @@ def add_function_options(sub: argparse.ArgumentParser, func, skip=()) -> None:
 
 def main(argv=None) -> int:
     from .demo import demo
-    from .evaluate import eval_cmd, sample_cmd
+    from .mnist.recipe import eval_cmd, sample_cmd
     from .freeform import inpaint_image, train_inpainting
-    from .train import train
+    from .mnist.recipe import train
 
     parser = argparse.ArgumentParser(prog="python -m inpaintlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

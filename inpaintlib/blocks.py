@@ -1,7 +1,7 @@
 """The building blocks every U-Net in this package is made of.
 
 Small pieces first: the timestep embedding, the residual block that injects it, self-attention,
-and the two resampling layers. ``model.py`` (the 28x28 MNIST network) and ``freeform/model.py`` (the
+and the two resampling layers. ``mnist/model.py`` (the 28x28 MNIST network) and ``freeform/model.py`` (the
 128x128 networks of the architecture guide) are both assembled from these.
 """
 from __future__ import annotations

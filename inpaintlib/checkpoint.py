@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 FORMAT, VERSION = "inpaintlib", 1
+WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped models and their cards
 
 
 def atomic_save(obj, path) -> Path:
@@ -73,31 +74,13 @@ def load_checkpoint(path, kind: str | None = None, map_location="cpu") -> dict:
     return ckpt
 
 
-def build_model(kind: str, model_config: dict):
-    """The network a checkpoint's ``kind`` and ``model_config`` describe."""
-    if kind == "mnist":
-        from .model import DenoiserUNet, ModelConfig
-
-        return DenoiserUNet(ModelConfig.from_dict(model_config))
-    if kind == "freeform":
-        from .freeform import build_freeform_model
-
-        return build_freeform_model(model_config)
-    raise ValueError(f"unknown model kind {kind!r}")
-
-
-def load_model(path, device=None, weights: str = "ema"):
-    """Load a trained network from a checkpoint, in eval mode, on ``device`` (None: best available).
-
-    ``weights="ema"`` (default) takes the exponential-moving-average weights when the file has
-    them; ``"model"`` takes the raw training weights. The network's ``config`` tells how it was
-    trained (pred, self_cond, coord_conv, cond, T, schedule)."""
+def restore(model, ckpt: dict, path, weights: str = "ema", device=None):
+    """Put a checkpoint's weights into ``model`` (built from its ``model_config``): the EMA weights
+    when ``weights="ema"`` and the file has them, else the raw ones; in eval mode, on ``device``."""
     from .utils import resolve_device
 
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
-    ckpt = load_checkpoint(path)
-    model = build_model(ckpt["kind"], ckpt["model_config"])
     state = ckpt.get(weights) or ckpt.get("model") or ckpt.get("ema")
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})

@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from .checkpoint import FORMAT, VERSION, WEIGHTS_DIR, atomic_save, load_checkpoint
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 CLASSIFIER_FILE = WEIGHTS_DIR / "mnist_classifier.pt"
 MASKED_CLASSIFIER_FILE = WEIGHTS_DIR / "mnist_masked_classifier.pt"
 

@@ -21,11 +21,12 @@ import json
 from pathlib import Path
 
 
-from .checkpoint import load_model
-from .data import center_hole, load_test_images
-from .evaluate import HoleMetrics
-from .pretrained import DESIGN, RECOMMENDED, pretrained
-from .sampling import inpaint
+from .registry import load_model
+from .masks import center_hole
+from .mnist.data import load_test_images
+from .metrics import HoleMetrics
+from .registry import DESIGN, RECOMMENDED, pretrained
+from .samplers import inpaint
 from .utils import check_writable_dir
 
 # (row label, shipped model, sampler settings): the comparison the demo shows by default

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import to_model
-from .model import ModelConfig
+from .utils import to_model
+from .mnist.model import ModelConfig
 from .schedule import NoiseSchedule
 
 
@@ -140,7 +140,7 @@ def mnist_gaussian(data_root: str = "data", size: int = 28, rank: int = 32, n: i
                    pred: str = "eps") -> GaussianModel:
     """The Gaussian fitted to MNIST training digits (the first ``n``, all if None), average-pooled
     to ``size`` x ``size`` when ``size`` < 28 (adaptive average pooling; 14 and 7 pool 2x2 and 4x4)."""
-    from .data import load_mnist
+    from .mnist.data import load_mnist
 
     if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 28:
         raise ValueError(f"size must be an int in [2, 28], got {size!r}")

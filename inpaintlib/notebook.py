@@ -205,7 +205,7 @@ def choose_checkpoint(learner=LEARNER_CKPT, fast_run=FAST_CKPT, train_if_missing
     3. ``fast_run`` (outputs/inpaint_fast/last.pt): the smoke-run model 03_training writes in fast mode;
     4. none of these: train one now with 03_training's arguments (fast sizes under INPAINTLIB_FAST=1).
     Prints which one it took and why."""
-    from .pretrained import pretrained
+    from .registry import pretrained
 
     def say(text):
         if verbose:
@@ -228,7 +228,7 @@ def choose_checkpoint(learner=LEARNER_CKPT, fast_run=FAST_CKPT, train_if_missing
         return fast_run
     if not train_if_missing:
         raise FileNotFoundError(f"no checkpoint: neither {learner}, the shipped model, nor {fast_run} exists")
-    from .train import train
+    from .mnist.recipe import train
 
     S = sizes(**TRAIN_SIZES)
     say(f"no checkpoint anywhere ({learner}, the shipped model, {fast_run}): training one now into "

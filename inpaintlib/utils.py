@@ -9,11 +9,24 @@ import numpy as np
 import torch
 
 
+def to_model(x01: torch.Tensor) -> torch.Tensor:
+    """[0, 1] image -> [-1, 1] model space."""
+    return x01 * 2.0 - 1.0
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] model space -> [0, 1] image, clamped."""
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for reproducible runs."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+seed_all = set_seed  # the MNIST design document's name for it ("Set using: seed_all(seed)")
 
 
 def setup_cuda_device(verbose: bool = False) -> torch.device:
@@ -91,7 +104,6 @@ def display_reverse(frames: list, n_show: int = 8, path=None, title: str = "reve
     spaced steps for the first image. Saves to ``path`` if given; returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
-    from .data import to_unit
 
     if not frames:
         raise ValueError("frames must hold at least one recorded step (got an empty list)")

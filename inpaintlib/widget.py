@@ -50,7 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import center_hole, to_unit
+from .masks import center_hole
+from .utils import to_unit
 from .sampling import check_guidance
 
 HERE = Path(__file__).parent
@@ -306,7 +307,7 @@ def _check_model_input(model, image: torch.Tensor) -> None:
 def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float = 0.0,
                    dc_repeats: int = 1, seed: int | None = 0, every: int = 5, on_frame=None,
                    known: str = "noised", init_from_y: bool = True, guidance: float = 0.0) -> RunResult:
-    """Inpaint one image with ``sampling.inpaint`` and keep a frame every ``every`` proposals.
+    """Inpaint one image with ``samplers.inpaint`` and keep a frame every ``every`` proposals.
 
     image       (1, C, H, W) in [0, 1]; hole (1, 1, H, W), 1 = fill (must hold at least one pixel)
     every       keep proposal p (1-based, of P = steps x dc_repeats) when p % every == 0, and the
@@ -315,7 +316,7 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
     known, init_from_y   as in ``ddim_inpaint``; the free-form model uses "clean" and False
     guidance    reconstruction-guidance weight (``inpaint``; 0: off)
     Returns a ``RunResult``; outside the hole the result is ``image`` exactly (``inpaint``)."""
-    from .sampling import inpaint
+    from .samplers import inpaint
 
     _check_model_input(model, image)
     hole = check_hole(hole, tuple(image.shape[-2:]))
@@ -1016,14 +1017,14 @@ class InpaintWidget(_InpaintWidgetBase):
                  source: str = "test", data_root="data", n_images: int = 100, scale: int = 10,
                  view_scale: int = 6, **options):
         if model is None:  # the best shipped model; its recommended sampler unless the caller chose
-            from .pretrained import BEST, pretrained, recommended
+            from .registry import BEST, pretrained, recommended
 
             model = pretrained(BEST)
             for key, value in recommended(BEST).items():
                 options.setdefault(key, value)
         model = _load(model, "mnist")
         if images is None:
-            from .data import load_test_images
+            from .mnist.data import load_test_images
 
             images, labels = load_test_images(data_root, n_images)
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1:
@@ -1249,12 +1250,12 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
 def _load(model, name: str):
     """A model as given, loaded from a path, or the default for ``name`` ("mnist": ``pretrained(BEST)``,
     or "patterns")."""
-    from .checkpoint import load_model
+    from .registry import load_model
 
     if isinstance(model, torch.nn.Module):
         return model
     if model is None:
-        from .pretrained import BEST, pretrained
+        from .registry import BEST, pretrained
 
         model = pretrained(BEST if name == "mnist" else name)
     if isinstance(model, (str, Path)):

@@ -173,7 +173,7 @@ plt.show()
 # ## 3. One digit, noised at several $t$
 #
 # `NoiseSchedule.q_sample(x0, t, noise)` is eq. (4) in one line. The model works on pixels in $[-1, 1]$
-# (`inpaintlib/data.py: to_model`); for display we map back to $[0, 1]$ (`to_unit`, which clips). The same
+# (`inpaintlib/utils.py: to_model`); for display we map back to $[0, 1]$ (`to_unit`, which clips). The same
 # $\epsilon$ is used in every panel, so only $\bar\alpha_t$ changes from left to right.
 
 # %%

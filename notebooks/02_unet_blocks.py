@@ -25,7 +25,7 @@
 # Notebook 01 fixed the corruption; now the network that undoes it. It reads a noisy image $x_t$ and the
 # timestep $t$ and outputs $v$ (or $\epsilon$, or $x_0$). The design calls for a small
 # **timestep-conditioned U-Net** for 28×28 digits. We build it up from its parts, all in
-# `inpaintlib/blocks.py`, then assemble the real network (`inpaintlib/model.py: DenoiserUNet`):
+# `inpaintlib/blocks.py`, then assemble the real network (`inpaintlib/mnist/model.py: DenoiserUNet`):
 #
 # 1. sinusoidal timestep embeddings;
 # 2. the residual block, and how the timestep gets into it;
@@ -208,7 +208,7 @@ plt.show()
 # %% [markdown]
 # ## 4. The whole U-Net
 #
-# `DenoiserUNet` (`inpaintlib/model.py`) chains these pieces into a U: an encoder that halves the resolution
+# `DenoiserUNet` (`inpaintlib/mnist/model.py`) chains these pieces into a U: an encoder that halves the resolution
 # twice (28 → 14 → 7) while widening the features (32 → 64 → 64), a middle (ResBlock, attention, ResBlock),
 # and a decoder that mirrors the encoder. Each decoder ResBlock also eats the matching encoder activation,
 # concatenated along the channels (the *skip connections* that give the U-Net its fine detail). The time
@@ -311,7 +311,7 @@ plt.show()
 #   (self-conditioning, Chen et al. 2022, "Analog Bits"). While sampling, each step hands its estimate to the
 #   next (`inpaintlib/sampling.py: ddim_inpaint`); in training, half of each batch gets an estimate made by a
 #   first, gradient-free pass and the other half zeros, as at the first sampling step
-#   (`inpaintlib/train.py: diffusion_loss`). The network learns to refine rather than start over;
+#   (`inpaintlib/mnist/recipe.py: diffusion_loss`). The network learns to refine rather than start over;
 # * with `coord_conv=True`: two channels holding each pixel's $x$ and $y$ position in $[-1, 1]$
 #   (CoordConv, Liu et al. 2018). A convolution is the same everywhere in the image; the coordinates let it
 #   know *where* it is, which matters when the hole is always the centre box;

@@ -23,7 +23,7 @@
 # public address is written; a test checks that this copy agrees with it.</small>
 #
 # Notebook 01 built the corruption, notebook 02 the network. Here the network learns to undo the corruption,
-# with the design document's training command, called from a cell: `train(...)` (`inpaintlib/train.py`).
+# with the design document's training command, called from a cell: `train(...)` (`inpaintlib/mnist/recipe.py`, on the shared loop of `inpaintlib/trainer.py`).
 #
 # 1. the loss, written out and checked against the library's;
 # 2. the training run: the loss curve and the sample panels it writes;
@@ -66,7 +66,7 @@ from IPython.display import Image, display
 from inpaintlib import (DenoiserUNet, HoleMetrics, NoiseSchedule, TrainConfig, center_hole, inpaint, load_model,
                         load_test_images, to_model, train)
 from inpaintlib.notebook import TRAIN_SIZES, sizes
-from inpaintlib.train import diffusion_loss
+from inpaintlib.mnist.recipe import diffusion_loss
 from inpaintlib.trainer import ema_decay_at, lr_at, update_ema
 
 S = sizes(**TRAIN_SIZES)  # the run's sizes: the design's in full mode, a smoke run in fast mode
@@ -87,7 +87,7 @@ print(vars(S))
 # w_{\text{pix}} = \begin{cases}\texttt{hole\_weight} & \text{inside the hole}\\ 1 & \text{outside.}\end{cases}$$
 #
 # With $w_t = w_{\text{pix}} = 1$ and $\epsilon$ as the target this is DDPM's $L_\text{simple}$, **eq. (14)**.
-# The library computes it in `inpaintlib/train.py: diffusion_loss`. Below we write it out for one batch and
+# The library computes it in `inpaintlib/mnist/recipe.py: diffusion_loss`. Below we write it out for one batch and
 # check that we get the library's number, drawing $t$ and $\epsilon$ from a generator seeded the same way.
 # (Self-conditioning, which adds a gradient-free first pass for half the batch, is switched off for this
 # check; notebook 02 explains it.)

@@ -361,7 +361,7 @@ display(Image(filename=str(OUT / "samples.png")))
 # on the same digits, with the same seed:
 #
 # * **the design's sampler on the design's model**: `pretrained("mnist")`, replacement with `dc_repeats=2`
-#   (`inpaintlib.pretrained.DESIGN`, what `eval_cmd` runs by default);
+#   (`inpaintlib.registry.DESIGN`, what `eval_cmd` runs by default);
 # * **the best training-free sampler on the same network**: reconstruction guidance (section 3) with three
 #   resampling rounds (`RECOMMENDED["mnist"]`): the same weights, a different sampler;
 # * **the mask-conditioned model**: `pretrained("mnist-mask")`, the same U-Net trained with `cond="mask"`, so it

@@ -75,7 +75,7 @@ CKPT = choose_checkpoint()  # yours from 03 if you trained one, else the shipped
 # ## 1. The metrics
 #
 # Images are in $[0, 1]$, and $M$ is the hole (1 = pixel that was filled). With means over all pixels of all
-# evaluated images (the design document's formulas, `inpaintlib/evaluate.py`):
+# evaluated images (the design document's formulas, `inpaintlib/metrics.py`):
 #
 # $$\mathrm{L1}_\text{hole} = \frac{\operatorname{mean}\big(|\hat x - x|\odot M\big)}{\operatorname{mean}(M)},\qquad
 # \mathrm{MSE}_\text{hole} = \frac{\operatorname{mean}\big((\hat x - x)^2\odot M\big)}{\operatorname{mean}(M)},\qquad
@@ -275,7 +275,7 @@ plt.show()
 # %%
 from inpaintlib import pretrained
 from inpaintlib.classifier import digit_classifier, digit_identity
-from inpaintlib.pretrained import DESIGN, RECOMMENDED
+from inpaintlib.registry import DESIGN, RECOMMENDED
 
 reader = digit_classifier()
 contenders = {f"design ({CKPT.name}, replacement)": (CKPT, DESIGN),

@@ -65,7 +65,7 @@ from IPython.display import Image, display
 
 from inpaintlib import center_hole, display_reverse, load_model, load_test_images, pretrained, random_hole
 from inpaintlib.notebook import sizes
-from inpaintlib.pretrained import BEST, recommended
+from inpaintlib.registry import BEST, recommended
 from inpaintlib.widget import FreeformInpaintWidget, InpaintWidget
 
 # fast mode (INPAINTLIB_FAST=1) changes sizes only: fewer DDIM steps, fewer digits and patterns
@@ -74,7 +74,7 @@ S = sizes(fast=dict(steps=10, every=2, n_images=20, n_patterns=6, ff_steps=10),
 OUT = Path("outputs/06_interactive")
 OUT.mkdir(parents=True, exist_ok=True)
 
-# the best shipped MNIST model and the sampler settings it is measured best with (inpaintlib/pretrained.py);
+# the best shipped MNIST model and the sampler settings it is measured best with (inpaintlib/registry.py);
 # the design's model and sampler are one argument away: load_model(pretrained("mnist")) and dc_repeats=2
 CKPT = pretrained(BEST)
 SETTINGS = recommended(BEST)

@@ -20,7 +20,7 @@ import torch
 
 from inpaintlib import eval_cmd
 from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
-from inpaintlib.pretrained import WEIGHTS_DIR
+from inpaintlib.checkpoint import WEIGHTS_DIR
 
 
 def export(src, name: str, overwrite: bool = False) -> Path:

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from inpaintlib.checkpoint import FORMAT, atomic_save, load_checkpoint
-from inpaintlib.pretrained import pretrained
-from inpaintlib.train import TrainConfig
+from inpaintlib.registry import pretrained
+from inpaintlib.mnist.recipe import TrainConfig
 from inpaintlib.trainer import SCHEMA_VERSION, history_tensor
 
 

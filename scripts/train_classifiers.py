@@ -20,7 +20,8 @@ import torch
 
 from inpaintlib.classifier import (CLASSIFIER_FILE, MASKED_CLASSIFIER_FILE, digit_identity, fit_temperature,
                                    label_probabilities, save_classifier, train_classifier)
-from inpaintlib.data import center_hole, load_mnist
+from inpaintlib.masks import center_hole
+from inpaintlib.mnist.data import load_mnist
 
 N_FIT = 55000
 

@@ -26,7 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint, load_model  # noqa: E402
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint  # noqa: E402
+from inpaintlib.registry import load_model  # noqa: E402
 from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
 from inpaintlib.utils import save_panel  # noqa: E402

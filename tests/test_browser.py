@@ -91,7 +91,7 @@ def make_root(tmp: Path) -> Path:
     # the MNIST model: the shipped one if this copy has it, else a model already trained in this
     # checkout (so the notebook does not train one), else the notebook trains a fast one itself
     from inpaintlib.notebook import FAST_CKPT, LEARNER_CKPT
-    from inpaintlib.pretrained import available
+    from inpaintlib.registry import available
 
     if "mnist" not in available():
         for candidate in (ROOT / LEARNER_CKPT, ROOT / FAST_CKPT):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inpaintlib.demo import COMPARISON, demo
-from inpaintlib.pretrained import DESIGN, RECOMMENDED
+from inpaintlib.registry import DESIGN, RECOMMENDED
 
 ROOT = Path(__file__).resolve().parents[1]
 

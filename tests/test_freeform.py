@@ -14,13 +14,14 @@ import torch
 from PIL import Image, ImageDraw
 
 import inpaintlib
-from inpaintlib.checkpoint import load_checkpoint, load_model
-from inpaintlib.evaluate import l1_hole
+from inpaintlib.checkpoint import load_checkpoint
+from inpaintlib.registry import load_model
+from inpaintlib.metrics import l1_hole
 from inpaintlib.freeform import (PRESETS, DDPM_Scheduler, FreeformConfig, InpaintingUNET, UNET, UnetLayer,
                                  build_freeform_model, freeform_config, inpaint_image, train_inpainting)
 from inpaintlib.freeform import MASK_KINDS, InpaintingDataset, load_rgb, make_patterns, random_hole
-from inpaintlib.model import count_parameters
-from inpaintlib.sampling import inpaint
+from inpaintlib.mnist.model import count_parameters
+from inpaintlib.samplers import inpaint
 from inpaintlib.schedule import NoiseSchedule
 
 TINY = dict(image_size=32, preset="tiny", device="cpu", progress=False)
@@ -354,7 +355,7 @@ def test_package_exports_the_guides_interface():
 
 
 def test_shipped_patterns_checkpoint_loads_and_is_small(tmp_path):
-    from inpaintlib.pretrained import WEIGHTS_DIR, MODELS
+    from inpaintlib.registry import WEIGHTS_DIR, MODELS
 
     path = WEIGHTS_DIR / MODELS["patterns"]
     if not path.exists():

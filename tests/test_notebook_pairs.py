@@ -138,7 +138,7 @@ def test_fast_flag(flag, expected):
 def test_choose_checkpoint_order(tmp_path, monkeypatch, capsys):
     import sys
 
-    pretrained_module = sys.modules["inpaintlib.pretrained"]  # the package name "pretrained" is the function
+    pretrained_module = sys.modules["inpaintlib.registry"]
 
     learner, fast_run, shipped = tmp_path / "learner.pt", tmp_path / "fast.pt", tmp_path / "shipped.pt"
 

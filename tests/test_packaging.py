@@ -5,7 +5,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from inpaintlib.pretrained import MODELS
+from inpaintlib.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 

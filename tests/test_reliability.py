@@ -60,7 +60,7 @@ def test_same_seed_bitwise_identical_training(tmp_path, mnist_root):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist_root, monkeypatch):
-    train_module = sys.modules["inpaintlib.train"]  # the module (the package's ``train`` is the function)
+    train_module = sys.modules["inpaintlib.mnist.recipe"]  # the module (the package's ``train`` is the function)
     real = train_module.diffusion_loss
     calls = {"n": 0}
 

@@ -7,7 +7,8 @@ import torch
 
 from inpaintlib import DenoiserUNet, InpaintingUNET, ModelConfig, NoiseSchedule, center_hole, count_parameters
 from inpaintlib.accel import channels_last, resolve_amp
-from inpaintlib.sampling import Denoiser, ddim_inpaint, inpaint
+from inpaintlib.sampling import Denoiser, ddim_inpaint
+from inpaintlib.samplers import inpaint
 
 from conftest import load_script
 
@@ -136,8 +137,8 @@ def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkey
     CPU bf16 autocast: the training step updates the weights, sampling keeps known pixels exact."""
     import itertools
 
-    from inpaintlib import sampling
-    from inpaintlib.train import TrainConfig, train_step
+    from inpaintlib import samplers
+    from inpaintlib.mnist.recipe import TrainConfig, train_step
 
     autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     cfg = TrainConfig(batch_size=4, base_channels=8, steps=50)
@@ -154,8 +155,8 @@ def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkey
         assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert sum(not torch.equal(a, b) for a, b in zip(before, model.parameters())) > 10
 
-    monkeypatch.setattr(sampling, "resolve_amp", lambda amp, device: True)
-    monkeypatch.setattr(sampling, "amp_context", lambda device, amp: (autocast, None))
+    monkeypatch.setattr(samplers, "resolve_amp", lambda amp, device: True)
+    monkeypatch.setattr(samplers, "amp_context", lambda device, amp: (autocast, None))
     net, images, hole = mnist_net(), digits(), center_hole(28, 12)
     out = inpaint(net, images, hole, steps=3, seed=0)
     keep = hole.expand_as(images) == 0

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from inpaintlib.data import center_hole
-from inpaintlib.model import DenoiserUNet, ModelConfig
+from inpaintlib.masks import center_hole
+from inpaintlib.mnist.model import DenoiserUNet, ModelConfig
 from inpaintlib.widget import (PNG_PREFIX, CanvasMask, decode_png_data_url, hole_from_painted, image_to_tensor,
                                run_inpainting, uploaded_files, write_gif)
 
@@ -208,7 +208,7 @@ def test_known_pixels_unchanged_and_the_hole_filled(tiny_model, digits):
     assert torch.equal(run.result[keep], image[keep])
     assert not torch.equal(run.result[~keep], image[~keep])
     # the last frame's x is the result inside the hole (model space -> [0, 1] by to_unit)
-    from inpaintlib.data import to_unit
+    from inpaintlib.utils import to_unit
 
     assert torch.allclose(to_unit(run.frames[-1]["x"])[~keep], run.result[~keep], atol=1e-6)
 
@@ -398,10 +398,10 @@ def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits, mo
                             every=1)
     assert torch.equal(ours, direct.result) and len(widget.frames) == 6
     assert widget.index.description == "digit (1)"
-    import inpaintlib.sampling
+    import inpaintlib.samplers
 
-    seen, real = [], inpaintlib.sampling.inpaint
-    monkeypatch.setattr(inpaintlib.sampling, "inpaint", lambda *a, **kw: seen.append(kw["guidance"]) or real(*a, **kw))
+    seen, real = [], inpaintlib.samplers.inpaint
+    monkeypatch.setattr(inpaintlib.samplers, "inpaint", lambda *a, **kw: seen.append(kw["guidance"]) or real(*a, **kw))
     guided = widget.run(guidance=20.0)  # the other controls stay where the last run left them
     assert widget.guidance.value == 20.0 and seen == [20.0]  # the slider's value reaches the sampler
     assert torch.equal(guided, run_inpainting(tiny_model, digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3,
@@ -594,8 +594,8 @@ def test_a_view_that_renders_asks_for_and_gets_the_whole_state(tiny_model, digit
 
 
 def test_inpaint_widget_defaults_to_the_best_shipped_model_at_its_recommended_settings(digits):
-    from inpaintlib.checkpoint import load_model
-    from inpaintlib.pretrained import BEST, pretrained, recommended
+    from inpaintlib.registry import load_model
+    from inpaintlib.registry import BEST, pretrained, recommended
 
     images, labels = digits
     best = recommended(BEST)

@@ -1,7 +1,7 @@
 """The 128x128 mask-conditioned inpainting system of the architecture guide.
 
     model.py      FreeformConfig, PRESETS, DDPM_Scheduler, UnetLayer, UNET, InpaintingUNET
-    data.py       free-form holes (random_hole, random_keep_mask), make_patterns, InpaintingDataset
+    data.py       make_patterns, InpaintingDataset (the holes are inpaintlib/masks.py's random_hole)
     recipe.py     train_inpainting: the guide's loss and batches on the shared loop (inpaintlib/trainer.py)
     image_io.py   inpaint_image: the guide's inference on image files of any size
     baseline.py   OpenCV Telea, and the comparison with it on the same holes
@@ -10,8 +10,8 @@ Sampling is the shared ``ddim_inpaint`` of ``inpaintlib/sampling.py`` with ``kno
 guide's DDIM algorithm); the blocks are the shared ones of ``inpaintlib/blocks.py``.
 """
 from .baseline import compare_with_telea, telea_inpaint
-from .data import (MASK_KINDS, PATTERN_KINDS, InpaintingDataset, check_coverage, find_images, load_rgb,
-                   make_patterns, random_hole, random_keep_mask)
+from ..masks import MASK_KINDS, check_coverage, random_hole, random_keep_mask
+from .data import PATTERN_KINDS, InpaintingDataset, find_images, load_rgb, make_patterns
 from .image_io import inpaint_image
 from .model import (NETWORK_CONDITIONS, PRESETS, DDPM_Scheduler, FreeformConfig, InpaintingUNET, MaskedInput, UNET,
                     UnetLayer, build_freeform_model, freeform_config)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .data import MASK_KINDS
+from ..masks import MASK_KINDS
 
 
 def telea_inpaint(images01: torch.Tensor, hole: torch.Tensor, radius: int = 3) -> torch.Tensor:
@@ -31,9 +31,9 @@ def compare_with_telea(model, images01: torch.Tensor, mask_kinds=MASK_KINDS, cov
     are rounded to uint8 levels, as saved images are. Returns
     {kind: {"model": summary, "telea": summary, "samples": (gt, hole, model, telea)}} where a
     summary is ``HoleMetrics.summary()`` and the samples are the first 8 images, for plotting."""
-    from ..evaluate import HoleMetrics
-    from ..sampling import inpaint
-    from .data import random_hole
+    from ..metrics import HoleMetrics
+    from ..samplers import inpaint
+    from ..masks import random_hole
 
     device = next(model.parameters()).device
     size = images01.shape[-1]

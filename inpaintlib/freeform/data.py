@@ -17,122 +17,17 @@ clipped by the border. (Ties on the last level set are broken in raster order.)
 """
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data import to_model
+from ..masks import MASK_KINDS, check_coverage, random_hole
+from ..utils import to_model
 
-MASK_KINDS = ("rectangle", "circle", "stroke")
 PATTERN_KINDS = ("shapes", "stripes", "checkers", "gradient", "mixed")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-
-
-# ----------------------------------------------------------------------------------------------
-# free-form holes
-
-
-def _check_size(size) -> tuple:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size)):
-        raise ValueError(f"size must be an int >= 2 or a pair (H, W) of ints >= 2, got {size!r}")
-    return tuple(size)
-
-
-def check_coverage(coverage) -> tuple:
-    """``coverage`` = (lo, hi): the fraction of pixels to fill, 0 < lo <= hi < 1."""
-    try:
-        lo, hi = (float(c) for c in coverage)
-    except (TypeError, ValueError):
-        raise ValueError(f"coverage must be a pair (lo, hi) with 0 < lo <= hi < 1, got {coverage!r}") from None
-    if not (0.0 < lo <= hi < 1.0):
-        raise ValueError(f"coverage must be a pair (lo, hi) with 0 < lo <= hi < 1, got {coverage!r}")
-    return lo, hi
-
-
-def _rand(generator, *shape) -> torch.Tensor:
-    return torch.rand(shape or (1,), generator=generator, dtype=torch.float64)
-
-
-def _uniform(generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * _rand(generator).item()
-
-
-def _pixel_centres(H: int, W: int):
-    """(H, W) grids of pixel-centre coordinates, in pixels."""
-    ys = torch.arange(H, dtype=torch.float64) + 0.5
-    xs = torch.arange(W, dtype=torch.float64) + 0.5
-    return torch.meshgrid(ys, xs, indexing="ij")
-
-
-def _segment_distance(py, px, a, b) -> torch.Tensor:
-    """Euclidean distance from every pixel (py, px) to the segment a-b (points as (y, x))."""
-    dy, dx = b[0] - a[0], b[1] - a[1]
-    length2 = max(dy * dy + dx * dx, 1e-12)
-    u = (((py - a[0]) * dy + (px - a[1]) * dx) / length2).clamp(0.0, 1.0)  # projection onto a-b
-    return torch.hypot(py - (a[0] + u * dy), px - (a[1] + u * dx))
-
-
-def _distance_field(kind: str, H: int, W: int, generator) -> torch.Tensor:
-    """The field d(p) of the module docstring for one random draw of ``kind``."""
-    py, px = _pixel_centres(H, W)
-    n_shapes = int(torch.randint(1, 4, (1,), generator=generator).item())
-    fields = []
-    for _ in range(n_shapes):
-        scale = _uniform(generator, 0.5, 1.0)  # relative size s_j of this shape
-        cy, cx = _uniform(generator, 0, H), _uniform(generator, 0, W)
-        if kind == "rectangle":
-            aspect = math.exp(_uniform(generator, -math.log(3), math.log(3)))  # width / height
-            # Chebyshev distance with axes scaled by the aspect: its level sets are rectangles
-            d = torch.maximum((py - cy).abs() * math.sqrt(aspect), (px - cx).abs() / math.sqrt(aspect))
-        elif kind == "circle":
-            d = torch.hypot(py - cy, px - cx)
-        else:  # a brush stroke: a polyline of 3..7 vertices with a smoothly turning direction
-            n_vertices = int(torch.randint(3, 8, (1,), generator=generator).item())
-            angle = _uniform(generator, 0, 2 * math.pi)
-            points = [(cy, cx)]
-            for _ in range(n_vertices - 1):
-                angle += _uniform(generator, -math.pi / 2, math.pi / 2)
-                step = _uniform(generator, 0.15, 0.4) * max(H, W)
-                y = min(max(points[-1][0] + step * math.sin(angle), 0.0), float(H))
-                x = min(max(points[-1][1] + step * math.cos(angle), 0.0), float(W))
-                points.append((y, x))
-            d = torch.stack([_segment_distance(py, px, a, b) for a, b in zip(points[:-1], points[1:])]).amin(0)
-        fields.append(d / scale)
-    return torch.stack(fields).amin(0)
-
-
-def random_hole(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:
-    """A random free-form hole, (1, H, W) float32 with 1 = pixel to fill, 0 = known.
-
-    kind      "rectangle", "circle" or "stroke" (brush strokes); 1 to 3 shapes of that kind
-    size      int or (H, W)
-    coverage  (lo, hi): the filled fraction is drawn uniformly in [lo, hi] and met exactly
-              (to the pixel; see the module docstring)
-    generator a CPU torch.Generator for reproducible draws (None: torch's global RNG)"""
-    if kind not in MASK_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, MASK_KINDS))}, got {kind!r}")
-    H, W = _check_size(size)
-    lo, hi = check_coverage(coverage)
-    N = H * W
-    k_min, k_max = math.ceil(lo * N - 1e-9), math.floor(hi * N + 1e-9)
-    if k_min > k_max:
-        raise ValueError(f"coverage {coverage!r} is too narrow for a {H}x{W} image (no whole pixel count fits)")
-    k = min(max(round(_uniform(generator, lo, hi) * N), k_min), k_max)
-    d = _distance_field(kind, H, W, generator).reshape(-1)
-    hole = torch.zeros(N, dtype=torch.float32)
-    hole[torch.argsort(d, stable=True)[:k]] = 1.0  # the k pixels nearest the shapes
-    return hole.reshape(1, H, W)
-
-
-def random_keep_mask(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:
-    """The guide's mask convention, (1, H, W) with 1 = keep, 0 = fill: ``1 - random_hole(...)``."""
-    return 1.0 - random_hole(kind, size, coverage, generator)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import InpaintingUNET
+from .model import InpaintingUNET, load_freeform_model
 from .recipe import checkpoint_file
 
 
@@ -95,8 +95,7 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     import numpy as np
     from PIL import Image
 
-    from ..checkpoint import load_model
-    from ..sampling import inpaint
+    from ..samplers import inpaint
 
     if isinstance(num_denoising_steps, bool) or not isinstance(num_denoising_steps, int) or num_denoising_steps < 1:
         raise ValueError(f"num_denoising_steps must be an int >= 1, got {num_denoising_steps!r}")
@@ -115,7 +114,7 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     if isinstance(checkpoint_path, nn.Module):
         model = checkpoint_path
     else:
-        model = load_model(checkpoint_file(checkpoint_path), device=device)
+        model = load_freeform_model(checkpoint_file(checkpoint_path), device=device)
     if not isinstance(model, InpaintingUNET):
         raise ValueError(f"checkpoint_path must hold an InpaintingUNET (a train_inpainting checkpoint), "
                          f"got a {type(model).__name__}")

@@ -38,7 +38,7 @@ class FreeformConfig:
     ``widths`` is the guide's "Channels" list, one entry per ``UnetLayer``: the first half are the
     encoder layers (each halves H and W), the second half the decoder layers (each doubles them).
     ``channels`` is the number of image channels (3), as in the MNIST ``ModelConfig``, so the
-    shared sampler (``sampling.inpaint``) reads both configurations alike."""
+    shared sampler (``samplers.inpaint``) reads both configurations alike."""
 
     image_size: int = 128
     channels: int = 3
@@ -320,3 +320,9 @@ def build_freeform_model(model_config: dict) -> UNET:
     return InpaintingUNET(cfg) if cfg.cond == "mask" else UNET(cfg)
 
 
+def load_freeform_model(path, device=None, weights: str = "ema") -> UNET:
+    """A trained free-form network (``InpaintingUNET`` or ``UNET``) from a checkpoint, in eval mode."""
+    from ..checkpoint import load_checkpoint, restore
+
+    ckpt = load_checkpoint(path, kind="freeform")
+    return restore(build_freeform_model(ckpt["model_config"]), ckpt, path, weights, device)

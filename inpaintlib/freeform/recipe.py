@@ -15,7 +15,8 @@ from .. import distributed as dist
 from ..schedule import NoiseSchedule
 from ..trainer import EpochBatches, Trainer, check_resume
 from ..utils import check_writable_dir, resolve_device
-from .data import MASK_KINDS, InpaintingDataset, check_coverage
+from ..masks import MASK_KINDS, check_coverage
+from .data import InpaintingDataset
 from .model import FreeformConfig, InpaintingUNET, freeform_config
 
 

@@ -1,4 +1,6 @@
-"""Training: ``train(...)``, the MNIST centre-hole diffusion model of the design document.
+"""The MNIST design's recipe: its three calls ``train(...)``, ``sample_cmd(...)`` and ``eval_cmd(...)``.
+
+``train`` supplies the design's loss and batches to the shared loop of ``inpaintlib/trainer.py``.
 
 One optimizer step (Algorithm 1 of DDPM, with the design's knobs):
     x_0 ~ data,  t ~ U{0..T-1},  eps ~ N(0, I)
@@ -13,21 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import distributed as dist
-from .accel import cuda_tf32, resolve_amp
-from .data import TensorBatches, center_hole, load_mnist, load_test_images
-from .model import CONDITIONS, DenoiserUNet, ModelConfig
-from .sampling import inpaint
-from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
-from .trainer import Trainer, optimizer_step
-from .utils import check_writable_dir, resolve_device, save_panel
+from .. import distributed as dist
+from ..accel import cuda_tf32, resolve_amp
+from ..masks import center_hole, random_box_holes
+from ..metrics import HoleMetrics
+from ..samplers import inpaint
+from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from ..trainer import Trainer, optimizer_step
+from ..utils import check_writable_dir, resolve_device, save_panel
+from .data import TensorBatches, load_mnist, load_test_images
+from .model import CONDITIONS, DenoiserUNet, ModelConfig, load_mnist_model
 
 TRAIN_HOLES = ("center", "mixed")
 # config keys that may change when a run is resumed (they extend or reschedule the run, nothing else)
@@ -132,16 +138,6 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------------------------
 # pieces of the loop
-
-
-def random_box_holes(batch: int, size: int, generator, device, min_side: int = 4, max_side: int = 18):
-    """Random axis-aligned boxes, one per image (for train_holes="mixed")."""
-    sides = torch.randint(min_side, max_side + 1, (batch, 2), generator=generator, device=device)
-    starts = (torch.rand(batch, 2, generator=generator, device=device) * (size - sides + 1)).floor().long()
-    ar = torch.arange(size, device=device)
-    rows = (ar[None] >= starts[:, :1]) & (ar[None] < starts[:, :1] + sides[:, :1])
-    cols = (ar[None] >= starts[:, 1:]) & (ar[None] < starts[:, 1:] + sides[:, 1:])
-    return (rows[:, :, None] & cols[:, None, :]).float().unsqueeze(1)
 
 
 def training_holes(cfg: TrainConfig, batch: int, generator, device) -> torch.Tensor:
@@ -336,3 +332,129 @@ def read_history(path: Path) -> list:
         return []
     with open(path, newline="") as fh:
         return [{"step": int(r["step"]), "loss": float(r["loss"]), "lr": float(r["lr"])} for r in csv.DictReader(fh)]
+
+
+# ----------------------------------------------------------------------------------------------
+# the design's commands
+
+
+def check_model_flags(model, **flags) -> None:
+    """Architecture flags passed by the user must agree with the checkpoint (None = take the checkpoint's)."""
+    cfg = model.config
+    wrong = {k: (v, getattr(cfg, k)) for k, v in flags.items() if v is not None and v != getattr(cfg, k)}
+    if wrong:
+        text = ", ".join(f"{k}={v!r} but the checkpoint was trained with {k}={c!r}" for k, (v, c) in wrong.items())
+        where = getattr(model, "checkpoint_path", "the checkpoint")
+        raise ValueError(f"{text} ({where}). Pass the checkpoint's values or leave them out (None).")
+
+
+def _output_dir(ckpt, out_dir) -> Path:
+    """``out_dir`` if given; else beside the checkpoint, except for a shipped checkpoint (inside the
+    installed package), whose files go to outputs/<checkpoint name>/ instead."""
+    from ..checkpoint import WEIGHTS_DIR
+
+    if out_dir is None:
+        ckpt = Path(ckpt).resolve()
+        shipped = WEIGHTS_DIR.resolve() in ckpt.parents
+        out_dir = Path("outputs") / ckpt.stem if shipped else ckpt.parent
+    return check_writable_dir(out_dir, "out_dir")
+
+
+def sampler_settings(sampler: str, dc_repeats: int | None, particles: int | None):
+    """(dc_repeats, inpaint's sampler options) for the commands: dc_repeats None is the design's 2
+    for "replace" and "guidance" and 1 for the other samplers; ``particles`` goes to "smc" only."""
+    from ..samplers import SAMPLERS
+
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {sampler!r}")
+    if dc_repeats is None:
+        dc_repeats = 2 if sampler in ("replace", "guidance") else 1
+    if particles is not None and sampler != "smc":
+        raise ValueError(f"particles applies to sampler='smc' only, got particles={particles!r} with sampler={sampler!r}")
+    return dc_repeats, ({} if particles is None else {"particles": particles})
+
+
+def sample_cmd(ckpt: str = "outputs/inpaint/last.pt", n: int = 16, steps: int = 50, center_box: int = 12,
+               dc_repeats: int | None = None, dc_fixed_z: bool = True, pred: str | None = None,
+               self_cond: bool | None = None, init_from_y: bool = True, eta: float | None = None,
+               coord_conv: bool | None = None, cond: str | None = None, data_root: str = "data", device=None,
+               seed: int = 0, out_dir: str | None = None, guidance: float = 0.0, sampler: str = "replace",
+               particles: int | None = None) -> torch.Tensor:
+    """Inpaint the centre hole of the first ``n`` MNIST test digits; write samples.png beside the
+    checkpoint (or in ``out_dir``; a shipped checkpoint's go to outputs/<name>/); return the
+    inpainted images (n, 1, 28, 28) in [0, 1].
+
+    ``steps`` is the number of DDIM steps (at most the checkpoint's T). ``pred``, ``self_cond``,
+    ``coord_conv`` and ``cond`` are checked against the checkpoint; None takes the checkpoint's.
+    ``guidance`` > 0 adds reconstruction guidance of that weight (``sampling``; 0: the design's sampler).
+    ``sampler`` is one of ``samplers.SAMPLERS`` ("replace", the design's, by default); ``particles``
+    is "smc"'s K. ``dc_repeats`` None: 2 for "replace" and "guidance" (the design's), 1 for the
+    others; ``eta`` None: the sampler's default (0, DDIM; 1 for "smc")."""
+    dc_repeats, options = sampler_settings(sampler, dc_repeats, particles)
+    model = load_mnist_model(ckpt, device=device)
+    check_model_flags(model, pred=pred, self_cond=self_cond, coord_conv=coord_conv, cond=cond)
+    images, _ = load_test_images(data_root, n=n)
+    hole = center_hole(28, center_box)
+    result = inpaint(model, images, hole, steps=steps, eta=eta, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
+                     init_from_y=init_from_y, seed=seed, guidance=guidance, sampler=sampler, **options)
+    masked = images * (1 - hole) + 0.5 * hole
+    path = _output_dir(ckpt, out_dir) / "samples.png"
+    save_panel([masked, result, images], path, row_titles=["masked", "inpainted", "ground truth"],
+               title=f"{Path(ckpt).name}: {steps} DDIM steps, eta={eta}, dc_repeats={dc_repeats}"
+                     + (f", guidance={guidance:g}" if guidance else "")
+                     + (f", sampler={sampler}" if sampler != "replace" else "")
+                     + (f", particles={particles}" if particles else ""))
+    return result
+
+
+@torch.no_grad()
+def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eval: int = 500, steps: int = 50,
+             center_box: int = 12, dc_repeats: int | None = None, dc_fixed_z: bool = True, pred: str | None = None,
+             self_cond: bool | None = None, init_from_y: bool = True, eta: float | None = None,
+             coord_conv: bool | None = None, seed: int = 123, cond: str | None = None, data_root: str = "data",
+             device=None, out_dir: str | None = None, json_name: str = "eval.json", guidance: float = 0.0,
+             sampler: str = "replace", particles: int | None = None) -> dict:
+    """Hole-only PSNR and L1 on the first ``n_eval`` MNIST test images with the centre hole.
+
+    Writes ``eval.json`` beside the checkpoint (or in ``out_dir``; a shipped checkpoint's go to
+    outputs/<name>/) and returns the same dict:
+    psnr_hole, l1_hole (pooled over all images), mse_hole, psnr_hole_per_image_mean, n_eval,
+    steps, nfe_per_image, seconds, images_per_second, device, and every argument used.
+    ``guidance`` > 0 adds reconstruction guidance of that weight (each evaluation then also takes a
+    backward pass through the network; ``nfe_per_image`` counts the forward evaluations and
+    ``backward_per_image`` the backward passes). ``sampler``, ``particles``, ``dc_repeats`` and
+    ``eta``: as in ``sample_cmd`` (the args record dc_repeats as used)."""
+    dc_repeats, options = sampler_settings(sampler, dc_repeats, particles)
+    args = {k: v for k, v in locals().items() if k != "options"}
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    model = load_mnist_model(ckpt, device=device)
+    check_model_flags(model, pred=pred, self_cond=self_cond, coord_conv=coord_conv, cond=cond)
+    images, _ = load_test_images(data_root, n=n_eval, allow_sample=False)
+    hole = center_hole(28, center_box)
+    dev = next(model.parameters()).device
+    metrics, nfe, backward = HoleMetrics(), 0, 0
+    t0 = time.perf_counter()
+    for k, start in enumerate(range(0, len(images), batch_size)):
+        gt = images[start:start + batch_size].to(dev)
+        counter = []
+        result = inpaint(model, gt, hole.to(dev), steps=steps, eta=eta, dc_repeats=dc_repeats,
+                         dc_fixed_z=dc_fixed_z, init_from_y=init_from_y, seed=seed + k,
+                         callback=lambda d: counter.append((d["nfe"], d.get("backward", 0))), guidance=guidance,
+                         sampler=sampler, **options)
+        nfe = max(c[0] for c in counter) if counter else 0
+        backward = max(c[1] for c in counter) if counter else 0
+        metrics.update(result, gt, hole.to(dev))
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - t0
+    cfg = model.config
+    out = {**metrics.summary(), "n_eval": len(images), "steps": steps, "nfe_per_image": nfe,
+           "backward_per_image": backward, "sampler": sampler,
+           "seconds": seconds, "images_per_second": len(images) / seconds, "device": str(dev),
+           "model": {"pred": cfg.pred, "self_cond": cfg.self_cond, "coord_conv": cfg.coord_conv,
+                     "cond": cfg.cond, "T": cfg.T, "schedule": cfg.schedule},
+           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()}}
+    path = _output_dir(ckpt, out_dir) / json_name
+    path.write_text(json.dumps(out, indent=2))
+    return out

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from .blocks import Attention, Downsample, ResBlock, Upsample, group_count, time_mlp
-from .schedule import PREDICTIONS, SCHEDULES, check_name
+from ..blocks import Attention, Downsample, ResBlock, Upsample, group_count, time_mlp
+from ..schedule import PREDICTIONS, SCHEDULES, check_name
 
 CONDITIONS = ("none", "mask")
 
@@ -179,3 +179,11 @@ class DenoiserUNet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def load_mnist_model(path, device=None, weights: str = "ema") -> DenoiserUNet:
+    """A trained MNIST ``DenoiserUNet`` from a checkpoint (``weights``: "ema" or "model"), in eval mode."""
+    from ..checkpoint import load_checkpoint, restore
+
+    ckpt = load_checkpoint(path, kind="mnist")
+    return restore(DenoiserUNet(ModelConfig.from_dict(ckpt["model_config"])), ckpt, path, weights, device)

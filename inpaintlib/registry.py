@@ -1,9 +1,19 @@
-"""Shipped checkpoints: ``pretrained(name)`` returns the path of one, for ``load_model``."""
+"""The shipped models and how to load any checkpoint.
+
+    pretrained(name)              the path of a shipped checkpoint ("mnist", "mnist-mask", "patterns")
+    DESIGN, RECOMMENDED, BEST     the design's sampler settings, each shipped model's best, the best model
+    load_model(path)              any checkpoint of this library, as the network its ``kind`` names
+
+It sits above both systems: it knows the MNIST ``DenoiserUNet`` and the free-form ``UNET`` family,
+and neither system imports it.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+from .checkpoint import WEIGHTS_DIR, load_checkpoint
+from .freeform.model import build_freeform_model, load_freeform_model
+from .mnist.model import load_mnist_model
 
 # name -> file in inpaintlib/weights/ (each with a model card <file>.md beside it)
 MODELS = {
@@ -45,3 +55,31 @@ def pretrained(name: str = "mnist") -> Path:
 def available() -> list:
     """Names of the shipped checkpoints present in this installation."""
     return [name for name, f in MODELS.items() if (WEIGHTS_DIR / f).exists()]
+
+
+LOADERS = {"mnist": load_mnist_model, "freeform": load_freeform_model}
+
+
+def load_model(path, device=None, weights: str = "ema"):
+    """Load a trained network from a checkpoint, in eval mode, on ``device`` (None: best available).
+
+    ``weights="ema"`` (default) takes the exponential-moving-average weights when the file has
+    them; ``"model"`` takes the raw training weights. The network's ``config`` tells how it was
+    trained (pred, self_cond, coord_conv, cond, T, schedule)."""
+    if weights not in ("ema", "model"):
+        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
+    kind = load_checkpoint(path).get("kind")
+    if kind not in LOADERS:
+        raise ValueError(f"checkpoint {str(path)!r} holds an unknown model kind {kind!r} (known: {', '.join(LOADERS)})")
+    return LOADERS[kind](path, device=device, weights=weights)
+
+
+def build_model(kind: str, model_config: dict):
+    """The network a checkpoint's ``kind`` and ``model_config`` describe."""
+    if kind == "mnist":
+        from .mnist.model import DenoiserUNet, ModelConfig
+
+        return DenoiserUNet(ModelConfig.from_dict(model_config))
+    if kind == "freeform":
+        return build_freeform_model(model_config)
+    raise ValueError(f"unknown model kind {kind!r}")

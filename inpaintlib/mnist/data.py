@@ -1,7 +1,7 @@
-"""Data: MNIST through torchvision, the centre-box hole, and the two pixel-range conversions.
+"""MNIST data: the digits through torchvision, the shipped test sample, and in-memory batches.
 
-The model works in [-1, 1]; metrics and saved images are in [0, 1]. ``to_model`` and ``to_unit``
-are the only places that convert between the two.
+The centre-box hole is ``inpaintlib.masks.center_hole``; the pixel-range conversions are
+``inpaintlib.utils.to_model`` and ``to_unit``.
 """
 from __future__ import annotations
 
@@ -10,27 +10,9 @@ from pathlib import Path
 
 import torch
 
-SAMPLE_FILE = Path(__file__).parent / "assets" / "mnist_test_sample.npz"
+from ..utils import to_model
 
-
-def to_model(x01: torch.Tensor) -> torch.Tensor:
-    """[0, 1] image -> [-1, 1] model space."""
-    return x01 * 2.0 - 1.0
-
-
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] model space -> [0, 1] image, clamped."""
-    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
-
-
-def center_hole(size: int = 28, box: int = 12) -> torch.Tensor:
-    """A (1, 1, size, size) hole with a centred ``box`` x ``box`` square of ones (1 = fill)."""
-    if isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= size:
-        raise ValueError(f"center_box must be an int in [1, {size}], got {box!r}")
-    hole = torch.zeros(1, 1, size, size)
-    start = (size - box) // 2
-    hole[..., start:start + box, start:start + box] = 1.0
-    return hole
+SAMPLE_FILE = Path(__file__).parent.parent / "assets" / "mnist_test_sample.npz"
 
 
 def load_mnist(data_root: str | os.PathLike = "data", train: bool = True, download: bool = True):
@@ -92,7 +74,7 @@ class TensorBatches:
 
     def __init__(self, images_uint8: torch.Tensor, batch_size: int, seed: int, device, rank: int = 0,
                  world_size: int = 1):
-        from .trainer import EpochBatches
+        from ..trainer import EpochBatches
 
         self.images = images_uint8.to(device)
         self.order = EpochBatches(len(images_uint8), batch_size, seed, rank, world_size)
