@@ -44,6 +44,8 @@ VARIANTS = {
     "known noised (MNIST design)": dict(steps=50, known="noised", init_from_y=False),
     "guide + resampling x3": dict(steps=50, known="clean", init_from_y=False, dc_repeats=3),
     "mean of 4 samples": dict(steps=50, known="clean", init_from_y=False, mean_of=4),
+    "eta=1 + resampling x3": dict(steps=50, known="clean", init_from_y=False, eta=1.0, dc_repeats=3),
+    "eta=1 + resampling x3 25 steps": dict(steps=25, known="clean", init_from_y=False, eta=1.0, dc_repeats=3),
 }
 
 

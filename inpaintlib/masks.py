@@ -22,9 +22,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 MASK_KINDS = ("rectangle", "circle", "stroke")
+
+
+def check_binary(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
+    """``hole`` itself if every value is 0 or 1, else a ValueError naming ``name``."""
+    if not ((hole == 0) | (hole == 1)).all():
+        raise ValueError(f"{name} must be binary: 1 = pixel to fill, 0 = known (found other values)")
+    return hole
+
+
+def check_hole(hole, size: tuple, name: str = "hole") -> torch.Tensor:
+    """A binary hole given as a tensor or array of shape (H, W), (1, H, W) or (1, 1, H, W) ->
+    a float tensor (1, 1, H, W)."""
+    if isinstance(hole, np.ndarray):
+        hole = torch.from_numpy(hole.copy())
+    if not isinstance(hole, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor or numpy array of shape (H, W), (1, H, W) or "
+                         f"(1, 1, H, W), got {type(hole).__name__}")
+    hole = hole.detach().cpu()
+    while hole.ndim > 2 and hole.shape[0] == 1:
+        hole = hole[0]
+    if hole.ndim != 2 or tuple(hole.shape) != tuple(size):
+        raise ValueError(f"{name} must have shape {tuple(size)} (or with leading dimensions of 1), "
+                         f"got {tuple(hole.shape)} after removing them")
+    return check_binary(hole.float(), name)[None, None]
 
 
 def center_hole(size: int = 28, box: int = 12) -> torch.Tensor:

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from .utils import in_colab
+
 # ----------------------------------------------------------------------------------------------
 # the repository's public address: written here and nowhere else
 
@@ -100,10 +102,6 @@ def sizes(fast, full, fast_mode: bool | None = None):
 
 # what Colab may lack; torch and torchvision are deliberately absent (Colab's own builds stay)
 LIGHT_DEPS = {"numpy": "numpy>=1.23", "matplotlib": "matplotlib>=3.6", "tqdm": "tqdm>=4.64", "PIL": "pillow>=9.0"}
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
 
 
 def find_root(start=None) -> Path:

@@ -25,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from .masks import check_binary
 from .accel import amp_context, channels_last, cuda_tf32, resolve_amp, sampling_channels_last
 from .sampling import (Denoiser, SamplerRun, check_autograd, check_int, check_number, ddim_inpaint, ddim_sigma, ddim_step,
                        paste_known)
@@ -346,10 +347,7 @@ def check_images_and_hole(images, hole, channels: int | None = None, size: int |
         raise ValueError(f"hole must have shape ({images.shape[0]} or 1, 1, H, W), got {tuple(hole.shape)}")
     if hole.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"hole size {tuple(hole.shape[-2:])} differs from the images' size {tuple(images.shape[-2:])}")
-    hole = hole.to(device=images.device, dtype=images.dtype)
-    if not ((hole == 0) | (hole == 1)).all():
-        raise ValueError("hole must be binary: 1 = pixel to fill, 0 = known (found other values)")
-    return hole
+    return check_binary(hole.to(device=images.device, dtype=images.dtype))
 
 
 # the arguments of ``inpaint`` that several samplers share, with inpaint's defaults (eta=None: the

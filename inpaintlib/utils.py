@@ -19,6 +19,13 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
+def in_colab() -> bool:
+    """Whether this runs on Google Colab (its kernel imports ``google.colab`` before any cell)."""
+    import sys
+
+    return "google.colab" in sys.modules
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for reproducible runs."""
     random.seed(seed)

@@ -29,7 +29,7 @@
 # 2. the same widget driven from code (a hole set from a tensor, a run, the frames, a GIF under `outputs/`);
 # 3. the free-form model of notebook 07 in the same widget: a generated pattern or an image you upload.
 #
-# The widget lives in `inpaintlib/widget.py`. It adds nothing to the sampler: the live view hangs off
+# The widget lives in `inpaintlib/widget/` (its pure core in `core.py`, the widgets in `ui.py`). It adds nothing to the sampler: the live view hangs off
 # `inpaint`'s `callback`, exactly as `display_reverse` did in notebook 04. It works in JupyterLab,
 # Notebook 7, VS Code and Colab (where it turns on Colab's custom widget manager itself).
 

@@ -100,6 +100,14 @@ def test_no_public_name_shadows_a_submodule():
         assert value is module, f"{parent_name}.{child} is {value!r}, not the module {info.name}"
 
 
+def test_every_import_inside_the_package_names_a_module_that_exists():
+    mods = modules()
+    bad = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}" for name, path in mods.items()
+           for target, names, line in imported(name, path)
+           if target not in mods and not all(f"{target}.{n}" in mods for n in names)]
+    assert not bad, bad
+
+
 def test_no_private_name_is_imported_across_modules():
     bad = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {n} from {target}"
            for name, path in modules().items() for target, names, line in imported(name, path)

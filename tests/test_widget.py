@@ -1,4 +1,4 @@
-"""The interactive widget's Python side (``inpaintlib/widget.py``), without a browser.
+"""The interactive widget's Python side (``inpaintlib/widget/``), without a browser.
 
 The core first (no ipywidgets needed): the painted canvas layer -> hole tensor, with brush, erase,
 clear and the centre box; the PNG data URLs the canvas sends; the frames the sampler's callback
@@ -337,7 +337,7 @@ def test_widget_starts_on_the_centre_box(widget, digits):
 
 
 def test_widget_receives_the_browser_stroke(widget):
-    # what widget_canvas.js does after a stroke: set hole_png to the layer's PNG data URL
+    # what canvas.js does after a stroke: set hole_png to the layer's PNG data URL
     widget.canvas.hole_png = canvas_png(lambda d: d.rectangle([0, 0, 49, 29], fill=(255, 0, 0, 255)))
     expected = torch.zeros(1, 1, 28, 28)
     expected[..., :3, :5] = 1
@@ -558,19 +558,19 @@ def test_widget_libraries_never_replace_colabs_ipywidgets(monkeypatch):
     import sys
     import types
 
-    import inpaintlib.widget as wmod
+    import inpaintlib.widget.components as wmod
 
     have = importlib.metadata.version("ipywidgets")
-    cmd = wmod._widget_install_command(["anywidget"])
+    cmd = wmod.widget_install_command(["anywidget"])
     assert cmd[-2:] == ["anywidget>=0.9", f"ipywidgets=={have}"], cmd  # installed ipywidgets held where it is
-    assert wmod._widget_install_command(["ipywidgets", "anywidget"])[-2:] == ["anywidget>=0.9", "ipywidgets>=7.7"]
+    assert wmod.widget_install_command(["ipywidgets", "anywidget"])[-2:] == ["anywidget>=0.9", "ipywidgets>=7.7"]
     # on "Colab" with anywidget missing: pip is asked for anywidget alone, Colab's ipywidgets pinned
     ran, real_find_spec = [], importlib.util.find_spec
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "anywidget" and not ran else real_find_spec(name, *a))
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd))
-    wmod._widget_libraries()
+    wmod.widget_libraries()
     assert len(ran) == 1 and [a for a in ran[0] if "widget" in a] == ["anywidget>=0.9", f"ipywidgets=={have}"]
 
 

@@ -1,4 +1,4 @@
-// The drawing canvas of inpaintlib's widget (an anywidget component; see widget.py).
+// The drawing canvas of inpaintlib's widget (an anywidget component; see components.py).
 //
 // Three layers, each at canvas resolution (image size x scale):
 //   background  the image being inpainted (image_png, at image resolution, drawn pixelated)
@@ -133,7 +133,7 @@ function render({ model, el }) {
   }
 
   function sync() {
-    // send the layer(s) the pointer changed; the kernel decodes them (widget.py: CanvasMask)
+    // send the layer(s) the pointer changed; the kernel decodes them (core.py: CanvasMask)
     if (!dirty) return;
     dirty = false;
     const key = isInk() ? "ink_png" : "hole_png";
