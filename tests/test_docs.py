@@ -41,3 +41,11 @@ def test_no_page_names_a_file_that_does_not_exist():
             if not link.startswith("http") and not (page.parent / link).exists():
                 bad.setdefault(page.name, []).append(link)
     assert not bad, f"pages name files that do not exist: {bad}"
+
+
+def test_each_notebook_names_the_files_it_teaches_and_they_exist():
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        names = {n for n in named_files(nb.read_text()) if n.startswith("inpaintlib/")}
+        assert names, f"{nb.name} names no file or folder of the package"
+        missing = [n for n in names if not (ROOT / n).exists()]
+        assert not missing, f"{nb.name} names files that do not exist: {missing}"
