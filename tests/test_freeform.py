@@ -338,6 +338,9 @@ def test_inpaint_image_refuses_bad_arguments_and_never_overwrites_inputs(trained
     assert (tmp_path / "image.png").read_bytes() == original
     with pytest.raises(ValueError, match="num_denoising_steps"):
         inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", result.checkpoint, 0, save_result=None)
+    with pytest.raises(ValueError, match="dc_repeats"):
+        inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", result.checkpoint, 2, save_result=None,
+                      dc_repeats=0)
     with pytest.raises(FileNotFoundError, match="nothere.png"):
         inpaint_image(tmp_path / "image.png", tmp_path / "nothere.png", result.checkpoint, 2, save_result=None)
     with pytest.raises(FileNotFoundError, match="nope"):

@@ -68,7 +68,7 @@ def _save_comparison(path, original, hole, result) -> None:
 
 
 def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: int = 50,
-                  save_result="output.png", *, seed: int = 0, device=None, eta: float = 0.0):
+                  save_result="output.png", *, seed: int = 0, device=None, eta: float = 0.0, dc_repeats: int = 3):
     """Fill the black part of ``mask_path`` in ``image_path`` with a trained ``InpaintingUNET``.
 
     image_path           any image PIL reads (converted to RGB), any size
@@ -77,6 +77,11 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     checkpoint_path      a ``train_inpainting`` checkpoint (no suffix: ".pt" appended), or an
                          already loaded ``InpaintingUNET`` (to skip reloading in a loop)
     num_denoising_steps  DDIM steps (<= the model's T); eta 0 = deterministic DDIM
+    dc_repeats           visits per step (RePaint's resampling; 1 = the guide's plain DDIM). 3 by default:
+                         on held-out patterns (``benchmarks/freeform_study.py``, 24 a mask kind) the shipped
+                         model's fills with plain DDIM are 1.5 to 1.7 times rougher inside the hole than the
+                         truth (mean |Laplacian|); three visits per step bring that to 1.0 to 1.1 and raise
+                         per-image PSNR_hole by 1.4 to 1.6 dB, at three times the network evaluations
     save_result          where the result goes (None: write nothing); ``<stem>_comparison.png`` is
                          written beside it (input with the hole in grey, mask, result). Neither may
                          be one of the inputs. A lossy format (.jpg) changes the saved known pixels.
@@ -101,6 +106,8 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
         raise ValueError(f"num_denoising_steps must be an int >= 1, got {num_denoising_steps!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    if isinstance(dc_repeats, bool) or not isinstance(dc_repeats, int) or dc_repeats < 1:
+        raise ValueError(f"dc_repeats must be an int >= 1, got {dc_repeats!r}")
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
     result_path, comparison_path = _output_paths(save_result, image_path, mask_path)
@@ -130,7 +137,7 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
         small = F.interpolate(image01 * (1.0 - hole_t), size=(S, S), mode="area")  # hole zeroed: no leak
         hole_small = (F.interpolate(hole_t, size=(S, S), mode="area") > 0).float()  # any hole pixel inside
         filled = inpaint(model, small.to(dev), hole_small.to(dev), steps=num_denoising_steps, eta=float(eta),
-                         init_from_y=False, known="clean", seed=seed)
+                         init_from_y=False, known="clean", seed=seed, dc_repeats=dc_repeats)
         filled = (filled[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
         filled = np.asarray(Image.fromarray(filled).resize((W, H), Image.Resampling.BICUBIC))
         result[hole] = filled[hole]  # known pixels stay the input's own
