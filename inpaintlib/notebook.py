@@ -31,7 +31,7 @@ COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 COLAB_REPO_DIR = "/content/inpaintlib"  # where the set-up cell clones the repository on Colab
 
 NOTEBOOKS = ("01_noise_schedule", "02_unet_blocks", "03_training", "04_ddim_inpainting", "05_evaluation",
-             "06_interactive", "07_free_form_inpainting")
+             "06_interactive", "07_free_form_inpainting", "08_beyond_replacement")
 
 
 def colab_url(name: str) -> str:
