@@ -1,19 +1,9 @@
-"""Data for the 128x128 free-form system of the architecture guide: masks, patterns, the dataset.
+"""Data for the 128x128 free-form system of the architecture guide: generated patterns and the dataset.
 
-Read top-down: the free-form hole generators (rectangles, circles, brush strokes), the seeded
-geometric-patterns generator that lets the whole pipeline run offline, then ``InpaintingDataset``.
-
-Masks are named for what their ones mean (CONVENTIONS.md): a ``hole`` is 1 where a pixel is to be
-filled; the guide's public ``mask`` is 1 where a pixel is kept, so ``mask = 1 - hole``.
-
-How a hole of a chosen coverage is drawn. Every hole kind is a sub-level set of a distance field:
-    d(p) = min_j  dist_j(p) / s_j            (j over 1..3 shapes, s_j their relative sizes)
-    dist_j = Chebyshev distance to a centre (rectangles), Euclidean distance to a centre
-             (circles), Euclidean distance to a random polyline (brush strokes)
-Growing the threshold grows every shape at once, so cutting d at its k-th smallest value gives a
-hole of exactly k pixels: a coverage c ~ U(lo, hi) becomes k = round(c H W), and the fraction of
-pixels to fill is within [lo, hi] by construction, for any image size, even where a shape is
-clipped by the border. (Ties on the last level set are broken in raster order.)
+Read top-down: the seeded geometric-patterns generator that lets the whole pipeline run offline,
+then ``InpaintingDataset``, which gives every image a fresh free-form hole per epoch
+(``inpaintlib/masks.py: random_hole``, where the holes are drawn). The guide's public ``mask`` is 1
+where a pixel is kept, so ``mask = 1 - hole`` (CONVENTIONS.md).
 """
 from __future__ import annotations
 
