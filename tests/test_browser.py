@@ -325,7 +325,10 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
                 except Exception:  # too fast to catch mid-run: not an error
                     pass
                 done = wait_text(page, status, "text.startsWith('done')")
-                after = image_bytes(result)
+                after, deadline = image_bytes(result), time.monotonic() + 60  # the picture's update may trail the status
+                while after == before and time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    after = image_bytes(result)
                 assert after != before, "the result image did not change"
                 run = kernel_json(page, "import json; print(json.dumps([widget.last_run.hole_pixels, "
                                         "int(widget._run_hole.sum()), len(widget.frames), widget.dc_repeats.value]))")
