@@ -115,6 +115,18 @@ def venv():
 
 
 def test_draw_a_hole_and_run_in_colabs_classic_notebook(venv, tmp_path):
+    """One retry, in a fresh server and browser: on a loaded 2-core machine one fresh-clone run in
+    four failed at the browser's timing (a picture read before its update arrived), never at what the
+    test checks. A second failure fails the test, and the first one's message is kept."""
+    try:
+        drive_classic_notebook(venv, tmp_path / "first")
+    except Exception as first:  # an assertion or a browser timeout
+        print(f"first attempt failed, retrying once: {first}")
+        drive_classic_notebook(venv, tmp_path / "second")
+
+
+def drive_classic_notebook(venv, tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
     started = time.monotonic()
