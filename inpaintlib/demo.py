@@ -25,6 +25,7 @@ from .registry import load_model
 from .masks import center_hole
 from .mnist.data import load_test_images
 from .metrics import HoleMetrics
+from .mnist.recipe import sampler_settings
 from .registry import DESIGN, RECOMMENDED, pretrained
 from .samplers import inpaint
 from .utils import check_writable_dir
@@ -43,6 +44,8 @@ def _sampler_text(settings: dict) -> str:
         text += f" x{settings['dc_repeats']} resampling"
     if settings.get("guidance"):
         text += f", guidance {settings['guidance']:g}"
+    if settings.get("particles"):
+        text += f", {settings['particles']} particles"
     if settings.get("sampler") not in (None, "replace"):
         text = f"{settings['sampler']}, " + text
     return text
@@ -122,7 +125,8 @@ def comparison_figure(rows: list, captions: list, read: list, labels, path, titl
 
 def demo(out_dir: str = "outputs/demo", n: int = 16, seed: int = 0, data_root: str = "data", device=None,
          ckpt: str | None = None, model: str | None = None, steps: int | None = None,
-         dc_repeats: int | None = None, guidance: float | None = None) -> dict:
+         dc_repeats: int | None = None, guidance: float | None = None, sampler: str | None = None,
+         particles: int | None = None) -> dict:
     """Fill the 12x12 centre hole of the first ``n`` MNIST test digits and write
     ``demo_panel.png`` and ``demo_metrics.json`` in ``out_dir``; return the metrics.
 
@@ -130,23 +134,29 @@ def demo(out_dir: str = "outputs/demo", n: int = 16, seed: int = 0, data_root: s
     sampler on the same network, the mask-conditioned model). With ``ckpt`` (a checkpoint path) or
     ``model`` (a shipped name): that model alone, with its recommended sampler settings, each of
     ``steps``, ``dc_repeats``, ``guidance`` overriding one of them (a checkpoint of your own takes
-    the design's settings)."""
+    the design's settings). ``sampler`` (one of ``samplers.SAMPLERS``) other than the recommended
+    one keeps only its number of steps and starts on that sampler's defaults (dc_repeats as in
+    ``eval_cmd``, guidance 30 for "guidance"); ``particles`` is "smc"'s K."""
     from .classifier import CLASSIFIER_FILE, load_classifier
 
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 1000:
         raise ValueError(f"n must be an int from 1 to 1000 (the shipped test digits), got {n!r}")
-    overrides = {k: v for k, v in (("steps", steps), ("dc_repeats", dc_repeats), ("guidance", guidance))
-                 if v is not None}
+    overrides = {k: v for k, v in (("steps", steps), ("dc_repeats", dc_repeats), ("guidance", guidance),
+                                   ("sampler", sampler), ("particles", particles)) if v is not None}
     if ckpt is not None or model is not None:
         if ckpt is not None and model is not None:
             raise ValueError("pass ckpt (a checkpoint path) or model (a shipped name), not both")
         path = Path(ckpt) if ckpt is not None else pretrained(model)
         base = RECOMMENDED.get(model, DESIGN) if ckpt is None else DESIGN
+        chosen = overrides.get("sampler", base.get("sampler", "replace"))
+        repeats, _ = sampler_settings(chosen, None, particles)  # checks the name, and particles for "smc" only
+        if chosen != base.get("sampler", "replace"):  # another sampler: its own defaults, the same steps
+            base = {"steps": base["steps"], "dc_repeats": repeats, **({"guidance": 30.0} if chosen == "guidance" else {})}
         plan = [(f"{model or path.name}", path, {**base, **overrides})]
     else:
         if overrides:
-            raise ValueError("steps, dc_repeats and guidance choose one model's sampler: pass them with ckpt= or "
-                             "model=, or leave them out for the comparison")
+            raise ValueError("steps, dc_repeats, guidance, sampler and particles choose one model's sampler: pass "
+                             "them with ckpt= or model=, or leave them out for the comparison")
         try:
             plan = [(label, pretrained(name), dict(settings)) for label, name, settings in COMPARISON]
         except FileNotFoundError as err:

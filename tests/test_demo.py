@@ -50,6 +50,25 @@ def test_demo_of_one_model_and_bad_arguments(tmp_path):
         demo(out_dir=str(tmp_path), ckpt="x.pt", model="mnist")
 
 
+def test_demo_of_one_model_with_another_sampler(tmp_path):
+    from inpaintlib.__main__ import main
+
+    # from the shell, as the README's other commands: the options are read from demo's signature
+    assert main(["demo", "--model", "mnist", "--sampler", "ddnm", "--steps", "3", "--n", "1",
+                 "--out_dir", str(tmp_path)]) == 0
+    row, = json.loads((tmp_path / "demo_metrics.json").read_text())["rows"]
+    # ddnm on its own defaults (one pass, no guidance: RECOMMENDED["mnist"]'s dc_repeats 3 and guidance 30 are
+    # replacement's), the recommended model's steps overridden
+    assert row["sampler"] == "ddnm" and row["steps"] == 3 and row["dc_repeats"] == 1 and "guidance" not in row
+    assert row["nfe_per_image"] == 3 and row["backward_per_image"] == 0 and row["psnr_hole"] > 0
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        demo(out_dir=str(tmp_path), n=1, model="mnist", sampler="repaint")
+    with pytest.raises(ValueError, match="particles applies to sampler='smc' only"):
+        demo(out_dir=str(tmp_path), n=1, model="mnist", sampler="ddnm", particles=2)
+    with pytest.raises(ValueError, match="sampler"):
+        demo(out_dir=str(tmp_path), sampler="ddnm")  # the comparison has its own samplers
+
+
 def test_the_readme_opens_with_the_figure_the_demo_writes():
     readme = (ROOT / "README.md").read_text()
     first = re.search(r"!\[[^\]]*\]\(([^)]+)\)", readme).group(1)

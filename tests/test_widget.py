@@ -226,6 +226,8 @@ def test_same_seed_same_frames(tiny_model, digits):
     (dict(steps=51), "steps"),
     (dict(dc_repeats=0), "dc_repeats"),
     (dict(guidance=-1.0), "guidance"),
+    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc'"),
+    (dict(sampler="smc", particles=0), "particles"),
     (dict(image=torch.rand(2, 1, 28, 28)), "image must be"),
     (dict(image=torch.rand(1, 3, 28, 28)), "image must be"),
 ])
@@ -436,6 +438,89 @@ def test_widget_rejects_bad_arguments(tiny_model, digits):
         InpaintWidget(tiny_model, digits[0], index=3)
 
 
+# the controls each sampler takes (the others are disabled and not passed to it), written out
+SAMPLER_CONTROLS = {"replace": {"eta", "dc_repeats", "guidance"}, "guidance": {"eta", "dc_repeats", "guidance"},
+                    "ddnm": {"eta", "dc_repeats"}, "pigdm": {"eta", "dc_repeats"}, "diffpir": {"dc_repeats"},
+                    "smc": {"eta", "particles"}}
+SMC_ONE_IMAGE = ("samplers.smc_inpaint does not copy a batch of one image per particle (its rep() leaves B = 1 "
+                 "tensors as they are), so K > 1 particles fail on the widget's one image; fix it in samplers.py")
+
+
+@pytest.mark.parametrize("sampler", [*[name for name in SAMPLER_CONTROLS if name != "smc"],
+                                     pytest.param("smc", marks=pytest.mark.xfail(raises=RuntimeError, strict=True,
+                                                                                 reason=SMC_ONE_IMAGE))])
+def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
+    from inpaintlib.samplers import SAMPLERS
+
+    assert set(SAMPLERS) == set(SAMPLER_CONTROLS) and list(widget.sampler.options) == list(SAMPLERS)
+    widget.clear_hole().paint([(4, 4), (20, 10)], brush=3)
+    keep = widget.hole == 0
+    # the user's sliders stay where they are (dc_repeats 2, particles 4): what a sampler does not take is left out
+    result = widget.run(sampler=sampler, steps=3, dc_repeats=2, every=1, seed=2)
+    assert widget.sampler.value == sampler
+    assert torch.equal(result[keep], widget.image[keep]) and not torch.equal(result[~keep], widget.image[~keep])
+    nfe = 3 * (2 if "dc_repeats" in SAMPLER_CONTROLS[sampler] else widget.particles.value)
+    status = widget.status.value
+    assert status.startswith("done in ") and f"sampler {sampler}:" in status and f"NFE {nfe}" in status
+    assert ("backward" in status) == (sampler in ("guidance", "pigdm")) and widget.last_run.nfe == nfe
+    if sampler in ("guidance", "pigdm"):
+        assert f"(+{nfe} backward passes)" in status and widget.last_run.backward == nfe
+
+
+def test_widget_smc_takes_particles_and_eta_not_dc_repeats(widget, tiny_model, digits):
+    widget.dc_repeats.value = 2  # a slider smc does not take: no "does not apply" error
+    result = widget.run(sampler="smc", particles=1, steps=3, every=1, seed=4)
+    assert widget.eta.value == 1.0  # smc's weights need eta > 0: the dropdown moved it off 0
+    assert widget.status.value.startswith("done") and "sampler smc:" in widget.status.value
+    assert widget.last_run.nfe == 3 and len(widget.frames) == 3
+    assert torch.equal(result, run_inpainting(tiny_model, widget.image, widget.hole, steps=3, eta=1.0, seed=4,
+                                              every=1, sampler="smc", particles=1).result)
+
+
+def test_disabled_controls_follow_the_sampler_dropdown(widget):
+    assert widget.sampler.value == "replace" and widget.particles.disabled and not widget.guidance.disabled
+    for sampler, takes in SAMPLER_CONTROLS.items():
+        widget.sampler.value = sampler
+        disabled = {name for name in ("eta", "dc_repeats", "guidance", "particles") if getattr(widget, name).disabled}
+        assert disabled == {"eta", "dc_repeats", "guidance", "particles"} - takes, sampler
+    # switching to "guidance" with the guidance slider at 0 gives it guidance_inpaint's 30
+    widget.guidance.value = 0.0
+    widget.sampler.value = "guidance"
+    assert widget.guidance.value == 30.0
+    # ... and guidance 0 set by hand afterwards is a clear message in the status line, not a silent run
+    widget.guidance.value = 0.0
+    widget.run_button.click()
+    assert widget.status.value.startswith("error: guidance must be a finite number > 0 for sampler='guidance'")
+
+
+def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, digits, sent):
+    images, labels = digits
+    smc = InpaintWidget(tiny_model, images, labels, sampler="smc", particles=6, steps=3)
+    assert sent == []  # built with its state (Colab), the disabled controls included
+    assert smc.sampler.get_state()["index"] == list(smc.sampler.options).index("smc")
+    assert smc.particles.value == 6 and not smc.particles.get_state()["disabled"]
+    assert smc.dc_repeats.get_state()["disabled"] and smc.guidance.get_state()["disabled"] and smc.eta.value == 1.0
+    assert InpaintWidget(tiny_model, images, sampler="guidance").guidance.value == 30.0
+    for bad in ("DDNM", "repaint", None):
+        with pytest.raises(ValueError, match=r"sampler must be one of 'replace', .*'smc', got"):
+            InpaintWidget(tiny_model, images, sampler=bad)
+    with pytest.raises(ValueError, match=r"sampler must be one of .*got 'dps'"):
+        smc.run(sampler="dps")
+    assert smc.sampler.value == "smc"  # a bad name changes nothing
+
+
+def test_a_recommended_sampler_is_the_default_one(digits, monkeypatch):
+    from inpaintlib import registry
+
+    images, labels = digits
+    monkeypatch.setitem(registry.RECOMMENDED, registry.BEST, dict(steps=20, dc_repeats=3, guidance=0.0, sampler="ddnm"))
+    w = InpaintWidget(None, images, labels)
+    assert (w.sampler.value, w.steps.value, w.dc_repeats.value) == ("ddnm", 20, 3) and w.guidance.disabled
+    # another sampler than the recommended one keeps only the recommended steps
+    other = InpaintWidget(None, images, labels, sampler="replace")
+    assert (other.sampler.value, other.steps.value, other.dc_repeats.value) == ("replace", 20, 1)
+
+
 def test_freeform_widget(tmp_path):
     from inpaintlib.freeform import InpaintingUNET, freeform_config
 
@@ -446,6 +531,7 @@ def test_freeform_widget(tmp_path):
     assert torch.equal(w.image, w.images[:1]) and w.hole_pixels == 10 * 10
     w.show_pattern(2).clear_hole().paint([(2, 2), (30, 28)], brush=4)
     result = w.run()
+    assert "sampler replace:" in w.status.value
     keep = (w.hole == 0).expand_as(result)
     assert torch.equal(result[keep], w.images[2:3][keep]) and len(w.frames) == 3
     assert w.save_gif().is_file()
@@ -458,6 +544,12 @@ def test_freeform_widget(tmp_path):
     assert w.status.value.startswith("error: bad.png: image could not be read") and w.upload.data_url == ""
     with pytest.raises(ValueError, match="3 channels"):
         FreeformInpaintWidget(DenoiserUNet(ModelConfig(base_channels=8, T=50)))
+    # the architecture guide's sampler only: no dropdown in its UI, and no other sampler
+    assert w.sampler_names == ("replace",) and w.sampler.value == "replace"
+    shown = all_widgets(w.ui)
+    assert not any(c is w.sampler or c is w.particles for c in shown) and any(c is w.steps for c in shown)
+    with pytest.raises(ValueError, match="sampler must be one of 'replace', got 'ddnm'"):
+        FreeformInpaintWidget(model, n_patterns=1, sampler="ddnm")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     png_data_url, decode_png_data_url, decode_data_url   pictures <-> the data URLs the browser sends and receives
     CanvasMask            one painted layer at canvas resolution; ``to_hole()``: painted mask -> hole
     run_inpainting        ``inpaint`` with a callback that keeps a frame every k proposals
+    check_sampler, sampler_takes   a sampler's name, and which of the widget's controls it takes
     live_panel, result_panel, write_gif   the pictures (PIL): the live view, the final view, the GIF
     generated_patterns, image_to_tensor, uploaded_files   images for the free-form widget
 """
@@ -229,13 +230,16 @@ class CanvasMask:
 class RunResult:
     """What ``run_inpainting`` returns. ``frames`` are callback dicts (first image only, on the CPU,
     model space, as ``utils.display_reverse`` reads them) with two more keys: ``step`` (1-based
-    proposal number) and ``total`` (steps x dc_repeats)."""
+    proposal number) and ``total`` (the run's proposals: steps x dc_repeats, or steps for a sampler
+    without dc_repeats). ``nfe`` and ``backward``: per image, as the sampler's callback counts them."""
 
     result: torch.Tensor  # (1, C, H, W) in [0, 1]
     frames: list = field(default_factory=list)
     seconds: float = 0.0
     hole_pixels: int = 0
     nfe: int = 0
+    backward: int = 0
+    sampler: str = "replace"
 
 
 def check_model_input(model, image: torch.Tensor) -> None:
@@ -250,9 +254,34 @@ def check_model_input(model, image: torch.Tensor) -> None:
                          f"got {tuple(image.shape)}")
 
 
-def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float = 0.0,
+# the arguments of ``run_inpainting`` that only some samplers take
+SAMPLER_CONTROLS = ("eta", "dc_repeats", "guidance", "particles", "known", "init_from_y")
+
+
+def check_sampler(sampler, names=None) -> str:
+    """``sampler`` if it is one of ``names`` (default: every name of ``samplers.SAMPLERS``), else a ValueError."""
+    from ..samplers import SAMPLERS
+
+    names = tuple(SAMPLERS) if names is None else tuple(names)
+    if not isinstance(sampler, str) or sampler not in names:
+        raise ValueError(f"sampler must be one of {', '.join(map(repr, names))}, got {sampler!r}")
+    return sampler
+
+
+def sampler_takes(sampler: str) -> frozenset:
+    """The names of ``SAMPLER_CONTROLS`` that sampler ``sampler`` takes, read from its function's signature."""
+    import inspect
+
+    from ..samplers import SAMPLERS
+
+    params = inspect.signature(SAMPLERS[check_sampler(sampler)]).parameters
+    return frozenset(name for name in SAMPLER_CONTROLS if name in params)
+
+
+def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float | None = None,
                    dc_repeats: int = 1, seed: int | None = 0, every: int = 5, on_frame=None,
-                   known: str = "noised", init_from_y: bool = True, guidance: float = 0.0) -> RunResult:
+                   known: str = "noised", init_from_y: bool = True, guidance: float = 0.0,
+                   sampler: str = "replace", particles: int | None = None) -> RunResult:
     """Inpaint one image with ``samplers.inpaint`` and keep a frame every ``every`` proposals.
 
     image       (1, C, H, W) in [0, 1]; hole (1, 1, H, W), 1 = fill (must hold at least one pixel)
@@ -261,9 +290,14 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
     on_frame    called with each kept frame as it is made (the live view)
     known, init_from_y   as in ``ddim_inpaint``; the free-form model uses "clean" and False
     guidance    reconstruction-guidance weight (``inpaint``; 0: off)
+    sampler     one of ``samplers.SAMPLERS``; ``particles``: "smc"'s K (None: its default)
+    eta         None: the sampler's default (0, DDIM; 1 for "smc")
+    Of eta, dc_repeats, guidance, particles, known and init_from_y, the ones ``sampler`` does not
+    take are ignored (``sampler_takes``), as the widget ignores its disabled controls.
     Returns a ``RunResult``; outside the hole the result is ``image`` exactly (``inpaint``)."""
     from ..samplers import inpaint
 
+    takes = sampler_takes(sampler)
     check_model_input(model, image)
     hole = check_hole(hole, tuple(image.shape[-2:]))
     every = check_int(every, "every", 1)
@@ -271,11 +305,16 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
     dc_repeats = check_int(dc_repeats, "dc_repeats", 1)
     if not hole.any():
         raise ValueError("hole is empty: paint at least one pixel to fill (or use the centre box)")
-    total = steps * dc_repeats
-    frames, count = [], [0]
+    shared = dict(eta=None if eta is None else float(eta), dc_repeats=dc_repeats, guidance=guidance, known=known,
+                  init_from_y=init_from_y, particles=None if particles is None else check_int(particles, "particles", 1))
+    kwargs = {name: value for name, value in shared.items() if name in takes and value is not None}
+    total = steps * (dc_repeats if "dc_repeats" in takes else 1)
+    frames, count, counts = [], [0], {"nfe": 0, "backward": 0}
 
     def callback(info: dict) -> None:
         count[0] += 1
+        for key in counts:
+            counts[key] = max(counts[key], int(info.get(key, 0)))
         if count[0] % every and count[0] != total:
             return
         frame = {key: (value[:1].detach().float().cpu().clone() if isinstance(value, torch.Tensor) else value)
@@ -287,10 +326,11 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
 
     start = time.perf_counter()
     device = next(model.parameters()).device
-    result = inpaint(model, image.to(device), hole.to(device), steps=steps, eta=float(eta), dc_repeats=dc_repeats,
-                     seed=seed, callback=callback, known=known, init_from_y=init_from_y, guidance=guidance).cpu()
+    result = inpaint(model, image.to(device), hole.to(device), steps=steps, seed=seed, callback=callback,
+                     sampler=sampler, **kwargs).cpu()
     return RunResult(result=result, frames=frames, seconds=time.perf_counter() - start,
-                     hole_pixels=int(hole.sum().item()), nfe=total)
+                     hole_pixels=int(hole.sum().item()), nfe=counts["nfe"] or total, backward=counts["backward"],
+                     sampler=sampler)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
+from ..samplers import SAMPLERS
 from ..sampling import check_guidance
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
-from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, generated_patterns, image_to_tensor,
-                   live_panel, picture_png, result_panel, run_inpainting, write_gif)
+from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, generated_patterns,
+                   image_to_tensor, live_panel, picture_png, result_panel, run_inpainting, sampler_takes, write_gif)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -23,15 +24,22 @@ class _InpaintWidgetBase:
     and final views, the GIF. Subclasses add the image sources.
 
     Built with its state: ``image01`` (and ``truth01``) is the image it starts on, the hole starts as
-    the centre box, and each widget is constructed with its values (see the module docstring)."""
+    the centre box, and each widget is constructed with its values (see the module docstring).
+
+    The ``sampler`` dropdown offers ``sampler_names``; the controls its sampler does not take are
+    disabled (and not passed to it). ``eta`` None: 1 for "smc" (its weights need eta > 0), else 0;
+    ``guidance`` None: 30 for "guidance" (it needs guidance > 0), else 0. Choosing "smc" or
+    "guidance" in the dropdown moves eta or guidance off 0 the same way."""
 
     kind = "base"
     known, init_from_y = "noised", True
+    sampler_names = tuple(SAMPLERS)
 
     def __init__(self, model, size: int, scale: int, view_scale: int, image01: torch.Tensor,
-                 truth01: torch.Tensor | None = None, background: bool = True, steps=None, eta: float = 0.0,
-                 dc_repeats: int = 1, seed: int = 0, every: int = 5, brush: float = 3.0, centre_box=None,
-                 gif_path="outputs/06_interactive/widget.gif", guidance: float = 0.0):
+                 truth01: torch.Tensor | None = None, background: bool = True, steps=None,
+                 eta: float | None = None, dc_repeats: int = 1, seed: int = 0, every: int = 5, brush: float = 3.0,
+                 centre_box=None, gif_path="outputs/06_interactive/widget.gif", guidance: float | None = None,
+                 sampler: str = "replace", particles: int = 4):
         self.widgets, _ = widget_libraries()
         enable_colab_widgets()
         W = self.widgets
@@ -40,6 +48,10 @@ class _InpaintWidgetBase:
         self.scale = check_int(scale, "scale", 1)
         self.view_scale = check_int(view_scale, "view_scale", 1)
         steps = default_steps(model) if steps is None else check_int(steps, "steps", 1, model.config.T)
+        sampler = check_sampler(sampler, self.sampler_names)
+        takes = sampler_takes(sampler)
+        eta = (1.0 if sampler == "smc" else 0.0) if eta is None else eta
+        guidance = check_guidance((30.0 if sampler == "guidance" else 0.0) if guidance is None else guidance)
         self.centre_box_size = max(1, round(self.size * 12 / 28)) if centre_box is None else \
             check_int(centre_box, "centre_box", 1, self.size)
         self.hole_layer = CanvasMask(self.size, self.scale, HOLE_COLOUR)
@@ -75,13 +87,17 @@ class _InpaintWidgetBase:
         self.box_button.on_click(lambda _: self.centre_box())
         self.hole_label = control(W.Label, "inpaint-hole-count", value=self._hole_text())
 
+        self.sampler = W.Dropdown(options=list(self.sampler_names), value=sampler, description="sampler", **wide)
+        self.particles = W.IntSlider(value=check_int(particles, "particles", 1), min=1, max=max(16, particles),
+                                     description="particles", disabled="particles" not in takes, **wide)
+        self.sampler.observe(self._on_sampler, names="value")
         self.steps = W.IntSlider(value=steps, min=1, max=model.config.T, description="DDIM steps", **wide)
-        self.eta = W.FloatSlider(value=float(eta), min=0.0, max=1.0, step=0.05, description="eta", **wide)
+        self.eta = W.FloatSlider(value=float(eta), min=0.0, max=1.0, step=0.05, description="eta",
+                                 disabled="eta" not in takes, **wide)
         self.dc_repeats = W.IntSlider(value=check_int(dc_repeats, "dc_repeats", 1), min=1, max=max(5, dc_repeats),
-                                      description="dc_repeats", **wide)
-        guidance = check_guidance(guidance)
+                                      description="dc_repeats", disabled="dc_repeats" not in takes, **wide)
         self.guidance = W.FloatSlider(value=guidance, min=0.0, max=max(100.0, guidance), step=5.0,
-                                      description="guidance", **wide)
+                                      description="guidance", disabled="guidance" not in takes, **wide)
         self.seed = W.IntText(value=check_int(seed, "seed", 0), description="seed", **wide)
         self.every = W.IntSlider(value=check_int(every, "every", 1), min=1, max=max(25, every),
                                  description="view every", **wide)
@@ -103,7 +119,8 @@ class _InpaintWidgetBase:
         left = W.VBox(self._source_controls() + [self.canvas, self.tool, self.brush,
                                                  W.HBox([self.clear_button, self.box_button] + self._extra_buttons()),
                                                  self.hole_label])
-        right = W.VBox([self.steps, self.eta, self.dc_repeats, self.guidance, self.seed, self.every,
+        choice = [self.sampler, self.particles] if len(self.sampler_names) > 1 else []  # one sampler: no dropdown
+        right = W.VBox(choice + [self.steps, self.eta, self.dc_repeats, self.guidance, self.seed, self.every,
                         W.HBox([self.run_button, self.gif_button]), self.gif_path, self.status,
                         W.HTML("<b>live view</b>: x_t and the x0 estimate while DDIM runs"), self.live_view,
                         W.HTML("<b>result</b>"), self.result_view])
@@ -207,8 +224,9 @@ class _InpaintWidgetBase:
         result_png = picture_png(result_panel(self.image, hole, result, self.truth, s))
         if current:
             return result_png, None
+        repeats = self.dc_repeats.value if "dc_repeats" in sampler_takes(self.sampler.value) else 1
         blank = {"x": torch.zeros_like(self.image), "x0_pred": torch.zeros_like(self.image), "t": "-",
-                 "step": 0, "total": self.steps.value * self.dc_repeats.value}
+                 "step": 0, "total": self.steps.value * repeats}
         return result_png, picture_png(live_panel(blank, self.image, hole, s))
 
     def _refresh_views(self) -> None:
@@ -221,13 +239,28 @@ class _InpaintWidgetBase:
         self.live_view.value = picture_png(live_panel(frame, self.image, self._live_hole, self.view_scale))
         self.status.value = f"running: proposal {frame['step']}/{frame['total']} (t = {frame['t']})"
 
+    def _on_sampler(self, change) -> None:
+        """The dropdown: enable the controls the new sampler takes, disable the others; "guidance"
+        needs guidance > 0 and "smc" eta > 0, so a 0 there moves to 30 and to 1."""
+        takes = sampler_takes(change["new"])
+        if change["new"] == "guidance" and self.guidance.value == 0:
+            self.guidance.value = 30.0
+        if change["new"] == "smc" and self.eta.value == 0:
+            self.eta.value = 1.0
+        for name in ("eta", "dc_repeats", "guidance", "particles"):
+            getattr(self, name).disabled = name not in takes
+        self._refresh_views()  # the live view's proposal count
+
     def run(self, steps: int | None = None, eta: float | None = None, dc_repeats: int | None = None,
-            seed: int | None = None, every: int | None = None, guidance: float | None = None) -> torch.Tensor:
+            seed: int | None = None, every: int | None = None, guidance: float | None = None,
+            sampler: str | None = None, particles: int | None = None) -> torch.Tensor:
         """Inpaint the current hole with the current controls (arguments override them and move
-        the sliders). Updates the live view every ``every`` proposals, then the result view.
-        Returns the result (1, C, H, W) in [0, 1]."""
+        the sliders; ``sampler`` first, so that the others win over its defaults). Updates the live
+        view every ``every`` proposals, then the result view. Returns the result (1, C, H, W) in [0, 1]."""
+        if sampler is not None:
+            self.sampler.value = check_sampler(sampler, self.sampler_names)
         for name, value in (("steps", steps), ("eta", eta), ("dc_repeats", dc_repeats), ("seed", seed),
-                            ("every", every), ("guidance", guidance)):
+                            ("every", every), ("guidance", guidance), ("particles", particles)):
             if value is not None:
                 getattr(self, name).value = value
         self._prepare_run()
@@ -240,7 +273,8 @@ class _InpaintWidgetBase:
             run = run_inpainting(self.model, self.image, hole, steps=self.steps.value, eta=self.eta.value,
                                  dc_repeats=self.dc_repeats.value, seed=self.seed.value, every=self.every.value,
                                  on_frame=self._on_frame, known=self.known, init_from_y=self.init_from_y,
-                                 guidance=self.guidance.value)
+                                 guidance=self.guidance.value, sampler=self.sampler.value,
+                                 particles=self.particles.value)
         except Exception as err:
             self.status.value = f"error: {err}"
             raise
@@ -250,8 +284,9 @@ class _InpaintWidgetBase:
         self.last_run, self._run_hole = run, hole
         self._refresh_views()
         changed = (run.result - self.image).abs().sum().item() / max(1, run.hole_pixels * self.image.shape[1])
-        self.status.value = (f"done in {run.seconds:.1f} s: filled {run.hole_pixels} hole pixels, "
-                             f"{run.nfe} network evaluations, {len(run.frames)} frames "
+        backward = f" (+{run.backward} backward passes)" if run.backward else ""
+        self.status.value = (f"done in {run.seconds:.1f} s, sampler {run.sampler}: filled {run.hole_pixels} hole "
+                             f"pixels, NFE {run.nfe}{backward}, {len(run.frames)} frames "
                              f"(mean change in the hole {changed:.3f})")
         return run.result
 
@@ -301,12 +336,15 @@ class InpaintWidget(_InpaintWidgetBase):
 
     model       a loaded MNIST model, a checkpoint path, or None: ``pretrained(BEST)`` (``BEST`` =
                 "mnist-mask", the best shipped MNIST model), whose ``recommended(BEST)`` settings
-                (steps, dc_repeats, guidance) are then the sliders' defaults wherever the caller passes
-                none. Any other model starts on the sampler's own defaults (dc_repeats=1, guidance=0)
+                (sampler, default "replace"; steps, dc_repeats, guidance) are then the controls' defaults
+                wherever the caller passes none (with another ``sampler``: only its steps). Any other
+                model starts on the sampler's own defaults (dc_repeats=1, guidance=0)
     images      (N, 1, 28, 28) in [0, 1] to choose from by index (None: the first ``n_images``
                 MNIST test digits, ``load_test_images``); ``labels`` optional
     source      "test" (a test digit by index) or "draw" (draw a digit by hand on an empty canvas)
     scale       canvas pixels per image pixel (10: a 280 x 280 canvas)
+    sampler     one of ``samplers.SAMPLERS`` (the dropdown): "replace", "guidance", "ddnm", "pigdm",
+                "diffpir" or "smc"; ``particles`` (1 to 16, default 4) is "smc"'s K
     steps, eta, dc_repeats, seed, guidance   the sampler's controls (``inpaint``); every: live view every k proposals
     """
 
@@ -318,8 +356,11 @@ class InpaintWidget(_InpaintWidgetBase):
         if model is None:  # the best shipped model; its recommended sampler unless the caller chose
             from ..registry import BEST, pretrained, recommended
 
-            model = pretrained(BEST)
-            for key, value in recommended(BEST).items():
+            model, settings = pretrained(BEST), recommended(BEST)
+            best = settings.pop("sampler", "replace")
+            if options.setdefault("sampler", best) != best:  # another sampler: only the number of steps
+                settings = {"steps": settings["steps"]} if "steps" in settings else {}
+            for key, value in settings.items():
                 options.setdefault(key, value)
         model = load_widget_model(model, "mnist")
         if images is None:
@@ -452,7 +493,8 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
     The sampler is the architecture guide's algorithm, as in ``inpaint_image``: start from noise in
     the hole, keep the clean known pixels in x_t and in every x0 estimate (``known="clean"``,
     ``init_from_y=False``). An uploaded image is centre-cropped to a square and resized to the
-    model's size.
+    model's size. So it offers no sampler dropdown (the other samplers do not take known="clean"):
+    ``sampler`` can only be "replace".
 
     model       a loaded free-form model, a checkpoint path, or None (``pretrained("patterns")``)
     images      (N, 3, S, S) in [0, 1] to choose from (None: ``n_patterns`` generated patterns)
@@ -460,6 +502,7 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
 
     kind = "freeform"
     known, init_from_y = "clean", False
+    sampler_names = ("replace",)
 
     def __init__(self, model=None, images: torch.Tensor | None = None, index: int = 0, n_patterns: int = 24,
                  pattern_seed: int = 1, scale: int | None = None, view_scale: int | None = None, brush=None,
