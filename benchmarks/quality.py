@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from inpaintlib import DenoiserUNet, HoleMetrics, ModelConfig, center_hole, inpaint, load_mnist, load_model
-from inpaintlib.classifier import DigitClassifier, train_classifier
+from inpaintlib.classifier import (DigitClassifier, digit_classifier, label_probabilities, logits_of,
+                                   masked_digit_classifier, train_classifier)
 from inpaintlib.utils import to_model, to_unit
 from inpaintlib.utils import resolve_device, save_panel
 
@@ -164,6 +165,120 @@ def diffusion_samples(model, images, hole, steps, dc_repeats, seed, batch, devic
     return torch.cat(outs)
 
 
+# ----------------------------------------------------------------------------------------------
+# the ladder of samplers (``--sampler``): one row each, at a cost counted in forward-equivalents
+
+
+def parse_sampler_spec(spec: str) -> tuple:
+    """``"guidance:steps=10,dc_repeats=3,guidance=30"`` -> ("guidance", {"steps": 10, ...}): a name of
+    ``samplers.SAMPLERS``, then ``inpaint``'s arguments (numbers where they parse as numbers)."""
+    from inpaintlib.samplers import SAMPLERS
+
+    name, _, rest = spec.partition(":")
+    if name not in SAMPLERS:
+        raise ValueError(f"--sampler expects name[:key=value,...] with name one of {', '.join(SAMPLERS)}, got {spec!r}")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, text = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--sampler {spec!r}: expected key=value, got {item!r}")
+        for kind in (int, float):
+            try:
+                options[key] = kind(text)
+                break
+            except ValueError:
+                pass
+        else:
+            options[key] = text
+    options.setdefault("steps", 50)
+    return name, options
+
+
+def spec_label(name: str, options: dict) -> str:
+    """How a sampler row names its sampler: "guidance (steps=10, dc_repeats=3, guidance=30)"."""
+    return f"{name} (" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in options.items()) + ")"
+
+
+def backward_cost(model, device, batch: int = 200, repeats: int = 5) -> float:
+    """What one backward pass through the network (to its input, as guidance and PiGDM take it) costs
+    in forward passes on this machine: (time of forward + backward - time of forward) / time of forward,
+    each the fastest of ``repeats`` timed calls (the least disturbed by other processes) on ``batch``
+    noisy digits at t = T/2, in the memory format the samplers use (channels_last on the CPU)."""
+    from inpaintlib.accel import channels_last, sampling_channels_last
+
+    cfg = model.config
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g).to(device)
+    t = torch.full((batch,), cfg.T // 2, device=device, dtype=torch.long)
+    extra = {}
+    if cfg.cond == "mask":
+        h = center_hole(cfg.image_size, 12).to(device).expand(batch, 1, -1, -1)
+        extra = dict(y=x * (1 - h), hole=h)
+
+    def timed(f):
+        f()  # warm-up
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t0)
+        return min(out)
+
+    def forward():
+        with torch.no_grad():
+            model(x, t, **extra)
+
+    def forward_backward():
+        xg = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xg, t, **extra).square().sum(), xg)
+
+    with channels_last(model, sampling_channels_last(device, False)):
+        f, fb = timed(forward), timed(forward_backward)
+    return max(fb - f, 0.0) / f
+
+
+def sampler_samples(model, images, hole, name: str, options: dict, seed: int, batch: int, device):
+    """The sampler's fills of ``images`` (seed + batch index per batch), and (NFE, backward) per image."""
+    outs, counts = [], []
+    options = dict(options)
+    steps = options.pop("steps")
+    for k, start in enumerate(range(0, len(images), batch)):
+        x = images[start:start + batch].to(device)
+        last = {}
+        outs.append(inpaint(model, x, hole.to(device), steps=steps, seed=seed + k, sampler=name,
+                            callback=lambda d: last.update(nfe=d["nfe"], backward=d.get("backward", 0)),
+                            **options).cpu())
+        counts.append((last["nfe"], last["backward"]))
+    return torch.cat(outs), counts[0]
+
+
+@torch.no_grad()
+def label_measures(samples, images, hole, reader, p_observed, device, draws: int = 200) -> dict:
+    """How K fills per digit, ``samples`` (K, N, 1, 28, 28), spread over the labels and the pixels.
+
+    label_tv        mean over the N digits of the total variation 1/2 sum_l |h(l) - p(l | observed)|
+                    between the histogram h of the labels ``reader`` reads in the K fills and the
+                    calibrated masked classifier's ``p_observed`` (N, 10)
+    label_tv_exact  the same for K labels drawn from p(l | observed) itself: what an exact posterior
+                    sampler would show with K samples (the floor set by K, not 0); the mean of ``draws``
+                    redraws
+    diversity       the mean over digits and hole pixels of the per-pixel standard deviation of the
+                    K fills (0 for a sampler that always fills the same)"""
+    K, N = samples.shape[:2]
+    read = torch.stack([logits_of(reader, s.to(device)).argmax(1).cpu() for s in samples])  # (K, N)
+    hist = torch.nn.functional.one_hot(read, 10).float().mean(0)  # (N, 10)
+    tv = 0.5 * (hist - p_observed).abs().sum(1)
+    g = torch.Generator().manual_seed(0)
+    drawn = torch.multinomial(p_observed.repeat(draws, 1), K, replacement=True, generator=g)  # (draws*N, K)
+    exact = torch.nn.functional.one_hot(drawn, 10).float().mean(1)
+    tv_exact = 0.5 * (exact - p_observed.repeat(draws, 1)).abs().sum(1)
+    std = samples.std(0, unbiased=True) if K > 1 else torch.zeros_like(samples[0])
+    diversity = (std * hole).sum() / (hole.sum() * N * samples.shape[2])
+    return {"label_tv": tv.mean().item(), "label_tv_exact": tv_exact.mean().item(),
+            "diversity": diversity.item(), "label_k": K, "label_n_images": N}
+
+
 def sampler_label(steps: int, dc_repeats: int, guidance: float = 0.0) -> str:
     """How a diffusion row names its sampler: "50 steps, dc_repeats=2[, guidance=20]"."""
     return f"{steps} steps, dc_repeats={dc_repeats}" + (f", guidance={guidance:g}" if guidance else "")
@@ -176,14 +291,30 @@ def target_key(model: str, guidance: float = 0.0) -> str:
 NON_LEARNED = ("masked input (zero fill)", "mean training image", "OpenCV telea", "OpenCV ns")
 
 
-def reference_rows(outputs: dict, images, labels, hole, classifier, device) -> list:
-    """Score every non-diffusion method (its outputs precomputed for all images) on ``images``."""
+def reference_rows(outputs: dict, images, labels, hole, classifier, device, p_observed) -> list:
+    """Score every non-diffusion method (its outputs precomputed for all images) on ``images``, then
+    the ideal posterior sample's row (``ideal_row``) with ``p_observed`` of the same images."""
     n = len(images)
     rows = [score("ground truth", images, images, labels, hole, classifier, device)]
     rows[0]["psnr_hole"] = None  # infinite by definition
     for name, out in outputs.items():
         rows.append(score(name, out[:n], images, labels, hole, classifier, device))
-    return rows
+    return rows + [ideal_row(rows[-1], p_observed[:n], labels)]
+
+
+def ideal_row(mmse: dict, p_observed, labels) -> dict:
+    """What an exact posterior sampler would score, a reference row with no outputs of its own: one
+    sample's expected squared error in the hole is twice the MMSE's, so its PSNR is the MMSE reference's
+    minus 10 log10 2 = 3.01 dB; its identity is the mean over the digits of p(true label | observed)
+    by the calibrated masked classifier (``masked_digit_classifier``), a slight underestimate (a better
+    classifier of masked digits would read the observed pixels more surely)."""
+    shift = 10 * math.log10(2)
+    return {"method": "ideal posterior sample (reference)", "n_images": len(labels),
+            "psnr_hole": mmse["psnr_hole"] - shift,
+            "psnr_hole_ci95": [v - shift for v in mmse["psnr_hole_ci95"]], "l1_hole": None,
+            "psnr_hole_per_image_mean": None,
+            "digit_identity": p_observed[torch.arange(len(labels)), labels].mean().item(),
+            "known_pixels_exact": True, "gap_to_mmse_db": shift}
 
 
 def check_targets(rows: list, model: str, steps: int, dc_repeats: int, k_max: int, guidance: float = 0.0) -> dict:
@@ -217,6 +348,72 @@ def check_targets(rows: list, model: str, steps: int, dc_repeats: int, k_max: in
     return out
 
 
+def ladder_row(model_name, model, sampler, options, images, labels, hole, classifier, device, batch, ratio,
+               mmse_psnr, label_samples=0, n_labels=0, p_observed=None) -> dict:
+    """One ``--sampler`` row: the fills of ``images`` (seed 0) scored as every row is, their cost (NFE,
+    backward passes, forward-equivalents = NFE + ``ratio`` * backward, seconds per image), and with
+    ``label_samples`` = K > 1 the ``label_measures`` of K fills (seeds 0, 1000, ...) of the first
+    ``n_labels`` digits, with the PSNR of their mean (the posterior mean's estimate)."""
+    t0 = time.perf_counter()
+    outs, (nfe, backward) = sampler_samples(model, images, hole, sampler, options, 0, batch, device)
+    seconds = time.perf_counter() - t0
+    row = score(f"{model_name}: {spec_label(sampler, options)}", outs, images, labels, hole, classifier, device,
+                nfe_per_image=nfe, backward_per_image=backward, forward_equivalents=nfe + ratio * backward,
+                seconds=seconds, seconds_per_image=seconds / len(images), sampler=sampler, options=options)
+    row["gap_to_mmse_db"] = mmse_psnr - row["psnr_hole"]
+    if label_samples:
+        fills = [outs[:n_labels]] + [sampler_samples(model, images[:n_labels], hole, sampler, options, 1000 * k, batch,
+                                                     device)[0] for k in range(1, label_samples)]
+        stack = torch.stack(fills)
+        row.update(label_measures(stack, images[:n_labels], hole, classifier, p_observed, device))
+        m = HoleMetrics()
+        m.update(torch.where(hole.bool(), stack.mean(0), images[:n_labels]), images[:n_labels], hole)
+        row["psnr_mean_of_k"] = m.summary()["psnr_hole"]
+        print(f"{'':52s} K={label_samples} fills of {n_labels}: label TV {row['label_tv']:.3f} (exact sampler "
+              f"{row['label_tv_exact']:.3f})  diversity {row['diversity']:.3f}  mean PSNR {row['psnr_mean_of_k']:.2f}",
+              flush=True)
+    return row
+
+
+LADDER_BUDGET = 100.0  # forward-equivalents per image for the best training-free sampler (issue 18)
+
+
+def ladder_targets(rows: list, model: str, budget: float = LADDER_BUDGET) -> dict:
+    """The ladder's targets for the ``--sampler`` rows of ``model`` (a network that never sees the hole):
+    the best sampler at <= ``budget`` forward-equivalents within 3.2 dB of the MMSE reference and within
+    0.01 of the ideal-posterior identity (both on the same digits); every FPS-SMC row closer to
+    p(label | observed) than every replacement and guidance row; and closer with more particles."""
+    by = {r["method"]: r for r in rows}
+    mmse = by["regression U-Net (MMSE reference)"]["psnr_hole"]
+    ideal = by["ideal posterior sample (reference)"]["digit_identity"]
+    ladder = [r for r in rows if r["method"].startswith(f"{model}: ") and r.get("sampler")]
+    out = {}
+    cheap = [r for r in ladder if r["forward_equivalents"] <= budget]
+    if cheap:
+        best = max(cheap, key=lambda r: r["psnr_hole"])
+        out[f"best sampler at <= {budget:g} forward-equivalents >= MMSE - 3.2 dB"] = {
+            "value": best["psnr_hole"], "threshold": mmse - 3.2, "met": bool(best["psnr_hole"] >= mmse - 3.2),
+            "ci95": best.get("psnr_hole_ci95"), "row": best["method"]}
+        out["its identity >= ideal-posterior identity - 0.01"] = {
+            "value": best["digit_identity"], "threshold": ideal - 0.01,
+            "met": bool(best["digit_identity"] >= ideal - 0.01), "row": best["method"]}
+    smc = sorted((r for r in ladder if r["sampler"] == "smc" and "label_tv" in r),
+                 key=lambda r: r["options"].get("particles", 8))
+    others = [r for r in ladder if r["sampler"] in ("replace", "guidance") and "label_tv" in r]
+    if smc and others:
+        closest = min(others, key=lambda r: r["label_tv"])
+        worst = max(smc, key=lambda r: r["label_tv"])
+        out["every FPS-SMC row's label TV < replacement's and guidance's"] = {
+            "value": worst["label_tv"], "threshold": closest["label_tv"],
+            "met": bool(worst["label_tv"] < closest["label_tv"]), "row": worst["method"]}
+    if len(smc) > 1:
+        tvs = [r["label_tv"] for r in smc]
+        out["FPS-SMC's label TV falls as the particles grow"] = {
+            "value": tvs[-1], "threshold": tvs[0], "met": all(b < a for a, b in zip(tvs, tvs[1:])),
+            "row": " > ".join(f"K={r['options'].get('particles', 8)}: {r['label_tv']:.3f}" for r in smc)}
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", action="append", default=[], help="name=path of a diffusion checkpoint (repeatable)")
@@ -225,7 +422,18 @@ def main(argv=None):
     p.add_argument("--n_diffusion", type=int, default=None,
                    help="the first N of those for the diffusion rows (default: all n_test); the baselines are "
                         "scored again on the same N, so that every comparison is on the same images")
-    p.add_argument("--steps", default="10,25,50,100")
+    p.add_argument("--sampler", action="append", default=[], metavar="SPEC",
+                   help="a row of the ladder of samplers for every --ckpt, as name[:key=value,...], e.g. "
+                        "guidance:steps=10,dc_repeats=3,guidance=30 or smc:steps=25,particles=4 (repeatable; with "
+                        "--sampler the --steps x --dc_repeats grid and the posterior means run only if --steps is given)")
+    p.add_argument("--label_samples", type=int, default=0,
+                   help="K fills per digit for each --sampler row, on the first --n_labels digits: the label "
+                        "histogram's distance to p(label | observed) and the fills' diversity (0: off)")
+    p.add_argument("--n_labels", type=int, default=None, help="digits for --label_samples (default: n_diffusion)")
+    p.add_argument("--classifier", choices=("shipped", "train"), default="shipped",
+                   help="who reads the digits: the shipped CNN (inpaintlib/weights/mnist_classifier.md) or one "
+                        "trained here for --classifier_epochs")
+    p.add_argument("--steps", default=None, help="DDIM steps of the grid (default 10,25,50,100)")
     p.add_argument("--dc_repeats", default="1,2")
     p.add_argument("--posterior_k", default="1,4,16")
     p.add_argument("--posterior_steps", type=int, default=50)
@@ -255,9 +463,13 @@ def main(argv=None):
         return merge(a.merge, Path(a.out_dir))
     if a.quick:
         a.n_test, a.steps, a.posterior_k, a.regression_steps = min(a.n_test, 500), "25,50", "1,4", 1500
-    step_list = [int(v) for v in a.steps.split(",")]
+    grid = not a.sampler or a.steps is not None
+    step_list = [int(v) for v in (a.steps or "10,25,50,100").split(",")] if grid else []
+    ladder = [parse_sampler_spec(spec) for spec in a.sampler]
     dc_list = [int(v) for v in a.dc_repeats.split(",")]
     k_list = sorted(int(v) for v in a.posterior_k.split(","))
+    if a.label_samples < 0 or a.label_samples == 1:
+        raise ValueError(f"--label_samples must be 0 (off) or at least 2, got {a.label_samples}")
     for spec in a.ckpt:
         if "=" not in spec:
             raise ValueError(f"--ckpt expects name=path, got {spec!r}")
@@ -278,12 +490,21 @@ def main(argv=None):
     hole = center_hole(28, 12)
 
     t0 = time.perf_counter()
-    classifier, reused_clf = cached(
-        cache / "classifier.pt", {"epochs": a.classifier_epochs, "n_train": len(train_u8), "seed": 0},
-        lambda: train_classifier(train_images, train_labels, epochs=a.classifier_epochs, device=device), DigitClassifier)
+    if a.classifier == "shipped":
+        classifier, reused_clf = digit_classifier(device), "shipped"
+    else:
+        classifier, reused_clf = cached(
+            cache / "classifier.pt", {"epochs": a.classifier_epochs, "n_train": len(train_u8), "seed": 0},
+            lambda: train_classifier(train_images, train_labels, epochs=a.classifier_epochs, device=device),
+            DigitClassifier)
+        reused_clf = "reused" if reused_clf else "trained"
     classifier = classifier.to(device)
+    # the ideal-posterior identity: the calibrated masked classifier's mean p(true label | observed pixels)
+    masked_reader = masked_digit_classifier(device)
+    p_observed = torch.cat([label_probabilities(masked_reader, (images[s:s + 1000] * (1 - hole)).to(device)).cpu()
+                            for s in range(0, len(images), 1000)])
     clf_acc = accuracy(classifier, test_u8.float() / 255, test_labels, device)
-    print(f"classifier test accuracy (10k): {clf_acc:.4f} ({'reused' if reused_clf else 'trained'}, "
+    print(f"classifier test accuracy (10k): {clf_acc:.4f} ({reused_clf}, "
           f"{time.perf_counter() - t0:.0f} s)", flush=True)
 
     t0 = time.perf_counter()
@@ -307,13 +528,13 @@ def main(argv=None):
         outputs["regression U-Net (MMSE reference)"] = torch.cat(
             [regression_predict(reg, images[s:s + a.batch].to(device), hole.to(device)).cpu()
              for s in range(0, len(images), a.batch)])
-    all_rows = reference_rows(outputs, images, labels, hole, classifier, device)
+    all_rows = reference_rows(outputs, images, labels, hole, classifier, device, p_observed)
     rows = all_rows if n_diff == len(images) else reference_rows(outputs, images[:n_diff], labels[:n_diff], hole,
-                                                                 classifier, device)
+                                                                 classifier, device, p_observed)
     mmse = next(r for r in rows if r["method"].startswith("regression"))
     dimages, dlabels = images[:n_diff], labels[:n_diff]
 
-    figures, targets = {}, {}
+    figures, targets, ladder_costs = {}, {}, {}
     for spec in a.ckpt:
         name, path = spec.split("=", 1)
         model = load_model(path, device=device)
@@ -330,42 +551,53 @@ def main(argv=None):
                             images_per_second=n_diff / seconds, guidance=a.guidance)
                 row["gap_to_mmse_db"] = mmse["psnr_hole"] - row["psnr_hole"]
                 rows.append(row)
-        samples = []
-        for k in range(k_list[-1]):
-            if k == 0 and (a.posterior_steps, a.posterior_dc_repeats) in kept:
-                samples.append(kept[(a.posterior_steps, a.posterior_dc_repeats)][:n_post])  # seed 0, reused
-            else:
-                samples.append(diffusion_samples(model, dimages[:n_post], hole, a.posterior_steps,
-                                                 a.posterior_dc_repeats, seed=1000 * k, batch=a.batch, device=device,
-                                                 guidance=a.guidance))
-        pimages, plabels = dimages[:n_post], dlabels[:n_post]
-        mmse_post, knn_post = HoleMetrics(), HoleMetrics()
-        mmse_post.update(outputs["regression U-Net (MMSE reference)"][:n_post], pimages, hole)
-        knn_post.update(outputs["nearest neighbours k=10"][:n_post], pimages, hole)
-        for K in k_list:
-            # the mean of K equal values need not equal that value in floating point: keep the known pixels exact
-            mean = torch.where(hole.bool(), torch.stack(samples[:K]).mean(0), pimages)
-            row = score(f"{name}: mean of {K} samples ({sampler_label(a.posterior_steps, a.posterior_dc_repeats, a.guidance)})",
-                        mean, pimages, plabels, hole, classifier, device,
-                        nfe_per_image=a.posterior_steps * a.posterior_dc_repeats * K, guidance=a.guidance)
-            # the gap is taken on the same images (the posterior rows may use fewer)
-            row["gap_to_mmse_db"] = mmse_post.summary()["psnr_hole"] - row["psnr_hole"]
-            row["ideal_gap_db"] = 10 * math.log10(1 + 1 / K)  # a perfect posterior sampler's gap
-            row["knn10_psnr_same_images"] = knn_post.summary()["psnr_hole"]
-            rows.append(row)
-        stack = torch.stack(samples)
-        figures[name] = str(save_panel(
-            [pimages[:8] * (1 - hole) + 0.5 * hole, stack[0, :8], stack.mean(0)[:8], (stack.std(0)[:8] * 4).clamp(0, 1),
-             pimages[:8]], out / f"uncertainty_{name}.png",
-            row_titles=["masked", "one sample", f"mean of {len(samples)}", "std x4", "ground truth"],
-            title=f"{name}: posterior samples and per-pixel uncertainty"))
-        if (a.posterior_steps, a.posterior_dc_repeats) in kept:
-            targets[target_key(name, a.guidance)] = check_targets(rows, name, a.posterior_steps, a.posterior_dc_repeats,
-                                                                  k_list[-1], a.guidance)
+        if ladder:
+            ratio = backward_cost(model, device)
+            ladder_costs[name] = ratio
+            n_lab = min(a.n_labels or n_diff, n_diff) if a.label_samples else 0
+            for sname, options in ladder:
+                rows.append(ladder_row(name, model, sname, options, dimages, dlabels, hole, classifier, device,
+                                       a.batch, ratio, mmse["psnr_hole"], a.label_samples, n_lab,
+                                       p_observed[:n_lab]))
+            targets[f"{name} ladder"] = ladder_targets(rows, name)
+        if grid:
+            samples = []
+            for k in range(k_list[-1]):
+                if k == 0 and (a.posterior_steps, a.posterior_dc_repeats) in kept:
+                    samples.append(kept[(a.posterior_steps, a.posterior_dc_repeats)][:n_post])  # seed 0, reused
+                else:
+                    samples.append(diffusion_samples(model, dimages[:n_post], hole, a.posterior_steps,
+                                                     a.posterior_dc_repeats, seed=1000 * k, batch=a.batch, device=device,
+                                                     guidance=a.guidance))
+            pimages, plabels = dimages[:n_post], dlabels[:n_post]
+            mmse_post, knn_post = HoleMetrics(), HoleMetrics()
+            mmse_post.update(outputs["regression U-Net (MMSE reference)"][:n_post], pimages, hole)
+            knn_post.update(outputs["nearest neighbours k=10"][:n_post], pimages, hole)
+            for K in k_list:
+                # the mean of K equal values need not equal that value in floating point: keep the known pixels exact
+                mean = torch.where(hole.bool(), torch.stack(samples[:K]).mean(0), pimages)
+                row = score(f"{name}: mean of {K} samples ({sampler_label(a.posterior_steps, a.posterior_dc_repeats, a.guidance)})",
+                            mean, pimages, plabels, hole, classifier, device,
+                            nfe_per_image=a.posterior_steps * a.posterior_dc_repeats * K, guidance=a.guidance)
+                # the gap is taken on the same images (the posterior rows may use fewer)
+                row["gap_to_mmse_db"] = mmse_post.summary()["psnr_hole"] - row["psnr_hole"]
+                row["ideal_gap_db"] = 10 * math.log10(1 + 1 / K)  # a perfect posterior sampler's gap
+                row["knn10_psnr_same_images"] = knn_post.summary()["psnr_hole"]
+                rows.append(row)
+            stack = torch.stack(samples)
+            figures[name] = str(save_panel(
+                [pimages[:8] * (1 - hole) + 0.5 * hole, stack[0, :8], stack.mean(0)[:8], (stack.std(0)[:8] * 4).clamp(0, 1),
+                 pimages[:8]], out / f"uncertainty_{name}.png",
+                row_titles=["masked", "one sample", f"mean of {len(samples)}", "std x4", "ground truth"],
+                title=f"{name}: posterior samples and per-pixel uncertainty"))
+            if (a.posterior_steps, a.posterior_dc_repeats) in kept:
+                targets[target_key(name, a.guidance)] = check_targets(rows, name, a.posterior_steps, a.posterior_dc_repeats,
+                                                                      k_list[-1], a.guidance)
 
     result = {"rows": rows, "rows_all_test_images": all_rows if rows is not all_rows else None,
               "n_test": len(images),
               "n_diffusion": n_diff, "n_posterior": n_post, "targets": targets,
+              "backward_cost_in_forwards": ladder_costs,
               "classifier_test_accuracy": clf_acc,
               "hardware": {"device": str(device), "cpu": platform.processor() or platform.machine(),
                            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
@@ -408,6 +640,9 @@ def merge(paths: list, out: Path) -> dict:
     rows = refs + [r for run in runs for r in run["rows"] if "nfe_per_image" in r]
     targets = {}
     for key in (k for run in runs for k in run["targets"]):  # recomputed: the check may be newer than a run
+        if key.endswith(" ladder"):
+            targets[key] = ladder_targets(rows, key[:-len(" ladder")])
+            continue
         name, guidance = re.fullmatch(r"(.*?)(?: \(guidance=([0-9.e+-]+)\))?", key).groups()
         guidance = float(guidance or 0.0)
         suffix = re.escape(f", guidance={guidance:g}") if guidance else ""
@@ -417,6 +652,7 @@ def merge(paths: list, out: Path) -> dict:
         targets[key] = check_targets(rows, name, steps, dc, k_max, guidance)
     result = {**first, "rows": rows, "targets": targets,
               "figures": {k: v for run in runs for k, v in run["figures"].items()},
+              "backward_cost_in_forwards": {k: v for run in runs for k, v in run.get("backward_cost_in_forwards", {}).items()},
               "seconds": max(run["seconds"] for run in runs),
               "command": " ; ".join(run["command"] for run in runs) + " ; python benchmarks/quality.py --merge "
                          + " ".join(str(q) for q in paths) + f" --out_dir {out}"}
@@ -430,18 +666,42 @@ def markdown_table(rows) -> str:
     lines = ["| method | images | NFE/image | PSNR_hole (dB) | 95% interval (dB) | L1_hole | per-image PSNR (dB) "
              "| digit identity | gap to MMSE (dB) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r.get("sampler"):
+            continue  # the ladder's rows: ladder_table
         psnr = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole']:.2f}"
         ci = "" if not r.get("psnr_hole_ci95") else f"{r['psnr_hole_ci95'][0]:.2f} to {r['psnr_hole_ci95'][1]:.2f}"
         gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
         if r.get("ideal_gap_db") is not None:
             gap += f" (ideal {r['ideal_gap_db']:.2f})"
-        per_image = "inf" if r["psnr_hole"] is None else f"{r['psnr_hole_per_image_mean']:.2f}"
+        per_image = ("inf" if r["psnr_hole"] is None else "" if r["psnr_hole_per_image_mean"] is None
+                     else f"{r['psnr_hole_per_image_mean']:.2f}")
+        l1 = "" if r["l1_hole"] is None else f"{r['l1_hole']:.4f}"
         nfe = str(r.get("nfe_per_image") or "")
         if nfe and r.get("guidance"):
             nfe += f" (+{nfe} backward)"
         lines.append(f"| {r['method']} | {r['n_images']} | {nfe} | {psnr} | {ci} | "
-                     f"{r['l1_hole']:.4f} | {per_image} | {r['digit_identity']:.3f} | {gap} |")
+                     f"{l1} | {per_image} | {r['digit_identity']:.3f} | {gap} |")
     return "\n".join(lines) + "\n"
+
+
+def ladder_table(rows) -> str:
+    """The ``--sampler`` rows: cost beside quality, and how their K fills per digit spread."""
+    lines = ["| sampler | images | NFE | backward | forward-equivalents | s/image | PSNR_hole (dB) | 95% interval | "
+             "identity | gap to MMSE (dB) | label TV (exact sampler) | diversity | PSNR of the mean of K |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if not r.get("sampler"):
+            continue
+        lo, hi = r["psnr_hole_ci95"]
+        tv = (f"{r['label_tv']:.3f} ({r['label_tv_exact']:.3f}), K={r['label_k']} on {r['label_n_images']}"
+              if "label_tv" in r else "")
+        div = f"{r['diversity']:.3f}" if "diversity" in r else ""
+        mean_k = f"{r['psnr_mean_of_k']:.2f}" if "psnr_mean_of_k" in r else ""
+        lines.append(f"| {r['method']} | {r['n_images']} | {r['nfe_per_image']} | {r['backward_per_image']} | "
+                     f"{r['forward_equivalents']:.0f} | {r['seconds_per_image']:.3f} | {r['psnr_hole']:.2f} | "
+                     f"{lo:.2f} to {hi:.2f} | {r['digit_identity']:.3f} | {r['gap_to_mmse_db']:.2f} | {tv} | {div} | "
+                     f"{mean_k} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def markdown_report(result) -> str:
@@ -460,6 +720,14 @@ def markdown_report(result) -> str:
                   f"Every method on the first {result['n_diffusion']} test images (posterior means on the first "
                   f"{result['n_posterior']}):", ""]
     parts.append(markdown_table(result["rows"]))
+    if any(r.get("sampler") for r in result["rows"]):
+        costs = ", ".join(f"{k}: {v:.2f}" for k, v in result.get("backward_cost_in_forwards", {}).items())
+        parts += ["", f"The ladder of samplers (`--sampler`), on the same images. Forward-equivalents: NFE plus each "
+                      f"backward pass at its measured cost in forward passes ({costs}). Label TV: the mean total "
+                      f"variation between the labels read in K fills per digit and the calibrated masked "
+                      f"classifier's p(label | observed); in brackets what an exact posterior sampler would show with "
+                      f"K samples. Diversity: the mean per-pixel standard deviation of the K fills in the hole.", "",
+                  ladder_table(result["rows"])]
     for name, checks in result["targets"].items():
         parts += ["", f"Targets for `{name}` (on the images of the table above):", "",
                   "| target | value | its 95% interval | threshold | met |", "|---|---|---|---|---|"]
@@ -467,7 +735,8 @@ def markdown_report(result) -> str:
             val = c["value"] if isinstance(c["value"], bool) else f"{c['value']:.3f}"
             ci = f"{c['ci95'][0]:.2f} to {c['ci95'][1]:.2f}" if c.get("ci95") else ""
             thr = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.3f}"
-            parts.append(f"| {t} | {val} | {ci} | {thr} | {'yes' if c['met'] else '**no**'} |")
+            row = f" ({c['row']})" if c.get("row") else ""
+            parts.append(f"| {t}{row} | {val} | {ci} | {thr} | {'yes' if c['met'] else '**no**'} |")
     return "\n".join(parts) + "\n"
 
 

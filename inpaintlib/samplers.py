@@ -264,7 +264,7 @@ def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
     B, n = y.shape[0], len(run.timesteps)
 
     def rep(v):  # one copy per particle, image-major
-        return v.repeat_interleave(K, 0) if v.shape[0] > 1 else v
+        return v.repeat_interleave(K, 0) if v.shape[0] == B else v  # a (1, ...) hole broadcasts
 
     keep, hole_k, y_k = rep(run.keep), rep(run.hole), rep(y)
     y_t = schedule.q_sample(y, run.t(0), run.randn())  # the observation's path starts at q(y_T | y)

@@ -59,7 +59,8 @@ class Denoiser:
         cond = self.cond_kwargs
         if cond and cond["y"].shape[0] != x_t.shape[0]:  # K particles per image: repeat y and hole K times
             k = x_t.shape[0] // cond["y"].shape[0]
-            cond = {name: v.repeat_interleave(k, 0) if v.shape[0] > 1 else v for name, v in cond.items()}
+            b = cond["y"].shape[0]
+            cond = {name: v.repeat_interleave(k, 0) if v.shape[0] == b else v for name, v in cond.items()}
         out = self.model(x_t, t, x0_prev=x0_prev, **cond)
         return self.schedule.to_x0_eps(self.pred, x_t, t, out.float(), clip=self.clip)
 

@@ -118,13 +118,14 @@ def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root
     args = ["--ckpt", f"tiny={tiny_run.checkpoint}", "--data_root", mnist_root, "--n_test", "24",
             "--n_diffusion", "10", "--n_posterior", "6", "--steps", "2,3", "--dc_repeats", "1",
             "--posterior_k", "1,2", "--posterior_steps", "3", "--regression_steps", "2", "--regression_batch", "8", "--regression_channels", "8",
-            "--classifier_epochs", "1", "--n_train", "300", "--batch", "8", "--out_dir", str(tmp_path)]
+            "--classifier", "train", "--classifier_epochs", "1", "--n_train", "300", "--batch", "8", "--out_dir", str(tmp_path)]
     result = quality.main(args)
     saved = json.loads((tmp_path / "quality.json").read_text())
     assert saved["n_test"] == 24 and saved["n_diffusion"] == 10 and saved["n_posterior"] == 6
-    assert [r["n_images"] for r in saved["rows_all_test_images"]] == [24] * 8  # ground truth, 6 baselines, MMSE
+    # ground truth, 6 baselines, MMSE, the ideal posterior sample
+    assert [r["n_images"] for r in saved["rows_all_test_images"]] == [24] * 9
     methods = [r["method"] for r in saved["rows"]]
-    assert methods[8:] == ["tiny: 2 steps, dc_repeats=1", "tiny: 3 steps, dc_repeats=1",
+    assert methods[9:] == ["tiny: 2 steps, dc_repeats=1", "tiny: 3 steps, dc_repeats=1",
                            "tiny: mean of 1 samples (3 steps, dc_repeats=1)",
                            "tiny: mean of 2 samples (3 steps, dc_repeats=1)"]
     by = {r["method"]: r for r in saved["rows"]}
@@ -156,7 +157,7 @@ def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root
     assert "(reused" in capsys.readouterr().out.split("regression U-Net:")[1].split("\n")[0]
     joined = quality.main(["--merge", str(tmp_path / "quality.json"), str(tmp_path / "b" / "quality.json"),
                            "--out_dir", str(tmp_path / "joined")])
-    guided = [m.replace("tiny", "again").replace("dc_repeats=1", "dc_repeats=1, guidance=2") for m in methods[8:]]
+    guided = [m.replace("tiny", "again").replace("dc_repeats=1", "dc_repeats=1, guidance=2") for m in methods[9:]]
     assert [r["method"] for r in joined["rows"]] == methods + guided
     assert set(joined["targets"]) == {"tiny", "again (guidance=2)"}
     joined_by = {r["method"]: r for r in joined["rows"]}
@@ -188,3 +189,114 @@ def test_merge_accepts_reference_rows_equal_up_to_rounding_only(quality):
     assert not quality.same_rows(rows, nudged)
     assert not quality.same_rows(rows, rows[:1])
     assert not quality.same_rows(rows, [rows[0], {**rows[1], "digit_identity": 0.5}])
+
+
+# ----------------------------------------------------------------------------------------------
+# the ladder of samplers (--sampler)
+
+
+def test_sampler_specs_parse_into_inpaint_arguments(quality):
+    assert quality.parse_sampler_spec("guidance:steps=10,dc_repeats=3,guidance=30") == (
+        "guidance", {"steps": 10, "dc_repeats": 3, "guidance": 30})
+    assert quality.parse_sampler_spec("smc:particles=4,eta=0.5") == ("smc", {"particles": 4, "eta": 0.5, "steps": 50})
+    assert quality.spec_label("smc", {"steps": 25, "particles": 4, "eta": 0.5}) == "smc (steps=25, particles=4, eta=0.5)"
+    with pytest.raises(ValueError, match="--sampler expects name"):
+        quality.parse_sampler_spec("dps:steps=3")
+    with pytest.raises(ValueError, match="expected key=value"):
+        quality.parse_sampler_spec("ddnm:steps")
+
+
+class FixedReader(torch.nn.Module):
+    """A 'classifier' that reads the label from the first pixel: label = round(9 * pixel)."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # where logits_of looks for the device
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot((x[:, 0, 0, 0] * 9).round().long(), 10).float() * 50
+
+
+def test_label_measures_against_an_exact_and_a_collapsed_sampler(quality):
+    N, K = 60, 16
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(N, 10, generator=g) * 1.5, 1)  # p(label | observed) per digit
+    hole = torch.zeros(1, 1, 28, 28)
+    hole[..., 10:20, 10:20] = 1
+    labels = torch.multinomial(p, K, replacement=True, generator=g).T  # exact posterior draws, (K, N)
+    exact = torch.rand(K, N, 1, 28, 28, generator=g)
+    exact[:, :, 0, 0, 0] = labels / 9
+    m = quality.label_measures(exact, exact[0], hole, FixedReader(), p, "cpu")
+    # an exact sampler's TV is what K draws from p show, up to the noise of N digits
+    assert m["label_tv"] == pytest.approx(m["label_tv_exact"], abs=0.06)
+    assert m["label_k"] == K and m["label_n_images"] == N
+    assert m["diversity"] == pytest.approx(torch.rand(10000, generator=g).std().item(), rel=0.1)  # U(0,1) pixels
+    collapsed = exact[:1].repeat(K, 1, 1, 1, 1)
+    collapsed[:, :, 0, 0, 0] = p.argmax(1) / 9  # always the likeliest label, the same fill every time
+    c = quality.label_measures(collapsed, collapsed[0], hole, FixedReader(), p, "cpu")
+    assert c["label_tv"] == pytest.approx((1 - p.max(1).values).mean().item(), abs=1e-5)
+    assert c["label_tv"] > m["label_tv"] + 0.1 and c["diversity"] == 0
+
+
+def _ladder_row(method, psnr, identity, fe, sampler, tv=None, **options):
+    row = _row(method, psnr, identity=identity, forward_equivalents=fe, sampler=sampler, options=options)
+    if tv is not None:
+        row["label_tv"] = tv
+    return row
+
+
+def test_ladder_targets_pick_the_best_sampler_within_budget(quality):
+    refs = [_row("regression U-Net (MMSE reference)", 13.0), _row("ideal posterior sample (reference)", 9.99,
+                                                                   identity=0.88)]
+    ladder = [_ladder_row("m: replace (steps=50)", 6.0, 0.5, 100, "replace", tv=0.40),
+              _ladder_row("m: guidance (steps=10)", 9.9, 0.875, 66, "guidance", tv=0.20),
+              _ladder_row("m: guidance (steps=50)", 10.5, 0.95, 330, "guidance"),  # over budget, no label set
+              _ladder_row("m: smc (steps=25, particles=2)", 7.0, 0.6, 50, "smc", tv=0.15, particles=2),
+              _ladder_row("m: smc (steps=25, particles=4)", 7.5, 0.7, 100, "smc", tv=0.12, particles=4),
+              _ladder_row("other: replace (steps=50)", 12.0, 0.99, 10, "replace", tv=0.01)]  # another model
+    t = quality.ladder_targets(refs + ladder, "m")
+    best = t["best sampler at <= 100 forward-equivalents >= MMSE - 3.2 dB"]
+    assert best["row"] == "m: guidance (steps=10)" and best["met"] and best["threshold"] == pytest.approx(9.8)
+    assert t["its identity >= ideal-posterior identity - 0.01"]["met"]  # 0.875 >= 0.87
+    assert t["every FPS-SMC row's label TV < replacement's and guidance's"]["met"]
+    assert t["FPS-SMC's label TV falls as the particles grow"]["met"]
+    ladder[4]["label_tv"] = 0.16  # more particles, further away
+    t = quality.ladder_targets(refs + ladder, "m")
+    assert not t["FPS-SMC's label TV falls as the particles grow"]["met"]
+    ladder[3]["label_tv"] = 0.25  # farther than guidance
+    assert not quality.ladder_targets(refs + ladder, "m")["every FPS-SMC row's label TV < replacement's and guidance's"]["met"]
+    ladder[1]["digit_identity"] = 0.86
+    assert not quality.ladder_targets(refs + ladder, "m")["its identity >= ideal-posterior identity - 0.01"]["met"]
+
+
+def test_quality_script_runs_the_ladder_with_label_sets(quality, tiny_run, mnist_root, tmp_path):
+    args = ["--ckpt", f"tiny={tiny_run.checkpoint}", "--data_root", mnist_root, "--n_test", "16",
+            "--n_diffusion", "8", "--regression_steps", "2", "--regression_batch", "8", "--regression_channels", "8",
+            "--n_train", "300", "--batch", "8", "--sampler", "replace:steps=3,dc_repeats=2",
+            "--sampler", "guidance:steps=2,guidance=5", "--sampler", "smc:steps=2,particles=2",
+            "--label_samples", "3", "--n_labels", "4", "--out_dir", str(tmp_path)]
+    result = quality.main(args)
+    ladder = [r for r in result["rows"] if r.get("sampler")]
+    assert [r["method"] for r in ladder] == ["tiny: replace (steps=3, dc_repeats=2)", "tiny: guidance (steps=2, guidance=5)",
+                                             "tiny: smc (steps=2, particles=2)"]
+    assert not any("mean of" in r["method"] for r in result["rows"])  # no grid, no posterior means without --steps
+    rep, guided, smc = ladder
+    assert (rep["nfe_per_image"], rep["backward_per_image"], rep["forward_equivalents"]) == (6, 0, 6)
+    assert (smc["nfe_per_image"], smc["backward_per_image"]) == (4, 0)
+    ratio = result["backward_cost_in_forwards"]["tiny"]
+    assert ratio >= 0 and guided["backward_per_image"] == 2  # a tiny net's timings are noise; the real ones are > 1
+    assert guided["forward_equivalents"] == pytest.approx(2 + 2 * ratio)
+    for r in ladder:
+        assert r["known_pixels_exact"] and r["label_k"] == 3 and r["label_n_images"] == 4
+        assert 0 <= r["label_tv"] <= 1 and 0 <= r["label_tv_exact"] <= 1 and r["diversity"] > 0
+    ideal = next(r for r in result["rows"] if r["method"] == "ideal posterior sample (reference)")
+    mmse = next(r for r in result["rows"] if r["method"] == "regression U-Net (MMSE reference)")
+    assert ideal["n_images"] == 8 and ideal["psnr_hole"] == pytest.approx(mmse["psnr_hole"] - 10 * math.log10(2))
+    assert 0 < ideal["digit_identity"] < 1
+    assert set(result["targets"]["tiny ladder"]) >= {"every FPS-SMC row's label TV < replacement's and guidance's"}
+    md = (tmp_path / "quality.md").read_text()
+    assert "| tiny: smc (steps=2, particles=2) | 8 | 4 | 0 | 4 |" in md and "Targets for `tiny ladder`" in md
+    joined = quality.main(["--merge", str(tmp_path / "quality.json"), "--out_dir", str(tmp_path / "joined")])
+    assert joined["targets"]["tiny ladder"] == result["targets"]["tiny ladder"]
+    with pytest.raises(ValueError, match="--label_samples must be 0"):
+        quality.main([*args[:-4], "--label_samples", "1", "--out_dir", str(tmp_path)])

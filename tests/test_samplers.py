@@ -108,6 +108,20 @@ def test_smc_particles_weights_and_a_conditioned_network():
     assert frames[-1]["nfe"] == 6 * 4
 
 
+@pytest.mark.parametrize("cond", ["none", "mask"])
+def test_smc_on_one_image_matches_that_image_in_a_batch_of_two(cond):
+    """A batch of one (the widget's) gets its y and hole copied per particle, as a larger batch does:
+    the one image's particles see the same observation either way."""
+    net, x = random_net(cond=cond, pred="x0"), digits(2)
+    one = inpaint(net, x[:1], HOLE, steps=5, seed=3, sampler="smc", particles=3)
+    assert one.shape == (1, 1, 28, 28)
+    keep = HOLE.expand_as(one) == 0
+    assert torch.equal(one[keep], x[:1][keep]) and not torch.equal(one, x[:1])
+    frames = []
+    inpaint(net, x[:1], HOLE.expand(1, 1, 28, 28), steps=5, seed=3, sampler="smc", particles=3, callback=frames.append)
+    assert frames[-2]["particles"].shape == (1, 3, 1, 28, 28) and frames[-1]["nfe"] == 15
+
+
 def test_systematic_resampling_and_ess():
     log_w = torch.log(torch.tensor([[0.5, 0.25, 0.25, 0.0], [0.25, 0.25, 0.25, 0.25]]))
     idx = systematic_resample(log_w, torch.Generator().manual_seed(0))

@@ -442,13 +442,7 @@ def test_widget_rejects_bad_arguments(tiny_model, digits):
 SAMPLER_CONTROLS = {"replace": {"eta", "dc_repeats", "guidance"}, "guidance": {"eta", "dc_repeats", "guidance"},
                     "ddnm": {"eta", "dc_repeats"}, "pigdm": {"eta", "dc_repeats"}, "diffpir": {"dc_repeats"},
                     "smc": {"eta", "particles"}}
-SMC_ONE_IMAGE = ("samplers.smc_inpaint does not copy a batch of one image per particle (its rep() leaves B = 1 "
-                 "tensors as they are), so K > 1 particles fail on the widget's one image; fix it in samplers.py")
-
-
-@pytest.mark.parametrize("sampler", [*[name for name in SAMPLER_CONTROLS if name != "smc"],
-                                     pytest.param("smc", marks=pytest.mark.xfail(raises=RuntimeError, strict=True,
-                                                                                 reason=SMC_ONE_IMAGE))])
+@pytest.mark.parametrize("sampler", list(SAMPLER_CONTROLS))
 def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
     from inpaintlib.samplers import SAMPLERS
 
