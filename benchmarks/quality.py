@@ -360,7 +360,7 @@ def ladder_row(model_name, model, sampler, options, images, labels, hole, classi
     row = score(f"{model_name}: {spec_label(sampler, options)}", outs, images, labels, hole, classifier, device,
                 nfe_per_image=nfe, backward_per_image=backward, forward_equivalents=nfe + ratio * backward,
                 seconds=seconds, seconds_per_image=seconds / len(images), sampler=sampler, options=options)
-    row["gap_to_mmse_db"] = mmse_psnr - row["psnr_hole"]
+    row["gap_to_mmse_db"] = None if mmse_psnr is None else mmse_psnr - row["psnr_hole"]
     if label_samples:
         fills = [outs[:n_labels]] + [sampler_samples(model, images[:n_labels], hole, sampler, options, 1000 * k, batch,
                                                      device)[0] for k in range(1, label_samples)]
@@ -434,6 +434,10 @@ def main(argv=None):
                    help="who reads the digits: the shipped CNN (inpaintlib/weights/mnist_classifier.md) or one "
                         "trained here for --classifier_epochs")
     p.add_argument("--steps", default=None, help="DDIM steps of the grid (default 10,25,50,100)")
+    p.add_argument("--no_references", action="store_true",
+                   help="only the diffusion rows: no baselines, no regression U-Net (so this run need not wait for "
+                        "one); --merge it with a run on the same --n_diffusion images that has them, which fills in "
+                        "the gaps to the MMSE reference and the targets")
     p.add_argument("--dc_repeats", default="1,2")
     p.add_argument("--posterior_k", default="1,4,16")
     p.add_argument("--posterior_steps", type=int, default=50)
@@ -468,6 +472,9 @@ def main(argv=None):
     ladder = [parse_sampler_spec(spec) for spec in a.sampler]
     dc_list = [int(v) for v in a.dc_repeats.split(",")]
     k_list = sorted(int(v) for v in a.posterior_k.split(","))
+    if a.no_references and grid:
+        raise ValueError("--no_references runs --sampler rows only: leave out --steps (the grid's posterior means "
+                         "need the references)")
     if a.label_samples < 0 or a.label_samples == 1:
         raise ValueError(f"--label_samples must be 0 (off) or at least 2, got {a.label_samples}")
     for spec in a.ckpt:
@@ -507,31 +514,34 @@ def main(argv=None):
     print(f"classifier test accuracy (10k): {clf_acc:.4f} ({reused_clf}, "
           f"{time.perf_counter() - t0:.0f} s)", flush=True)
 
-    t0 = time.perf_counter()
-    reg, reused_reg = cached(
-        cache / "regression.pt",
-        {"steps": a.regression_steps, "batch": a.regression_batch, "channels": a.regression_channels,
-         "n_train": len(train_u8), "seed": 0},
-        lambda: train_regression(train_images, hole, device, a.regression_steps, a.regression_batch,
-                                 base_channels=a.regression_channels),
-        lambda: regression_net("cpu", a.regression_channels))
-    reg = reg.to(device)
-    print(f"regression U-Net: {a.regression_steps} steps of batch {a.regression_batch} "
-          f"({'reused' if reused_reg else 'trained'}, {time.perf_counter() - t0:.0f} s)", flush=True)
-
-    outputs = {"masked input (zero fill)": zero_fill(images, hole),
-               "mean training image": mean_fill(images, hole, train_images.mean(0)),
-               "OpenCV telea": opencv_fill(images, hole, "telea"), "OpenCV ns": opencv_fill(images, hole, "ns")}
-    for k in (1, 10):
-        outputs[f"nearest neighbours k={k}"] = knn_fill(images, hole, train_images, k, device)
-    with torch.no_grad():
-        outputs["regression U-Net (MMSE reference)"] = torch.cat(
-            [regression_predict(reg, images[s:s + a.batch].to(device), hole.to(device)).cpu()
-             for s in range(0, len(images), a.batch)])
-    all_rows = reference_rows(outputs, images, labels, hole, classifier, device, p_observed)
-    rows = all_rows if n_diff == len(images) else reference_rows(outputs, images[:n_diff], labels[:n_diff], hole,
-                                                                 classifier, device, p_observed)
-    mmse = next(r for r in rows if r["method"].startswith("regression"))
+    if a.no_references:
+        all_rows = rows = []
+        mmse = {"psnr_hole": None}
+    else:
+        t0 = time.perf_counter()
+        reg, reused_reg = cached(
+            cache / "regression.pt",
+            {"steps": a.regression_steps, "batch": a.regression_batch, "channels": a.regression_channels,
+             "n_train": len(train_u8), "seed": 0},
+            lambda: train_regression(train_images, hole, device, a.regression_steps, a.regression_batch,
+                                     base_channels=a.regression_channels),
+            lambda: regression_net("cpu", a.regression_channels))
+        reg = reg.to(device)
+        print(f"regression U-Net: {a.regression_steps} steps of batch {a.regression_batch} "
+              f"({'reused' if reused_reg else 'trained'}, {time.perf_counter() - t0:.0f} s)", flush=True)
+        outputs = {"masked input (zero fill)": zero_fill(images, hole),
+                   "mean training image": mean_fill(images, hole, train_images.mean(0)),
+                   "OpenCV telea": opencv_fill(images, hole, "telea"), "OpenCV ns": opencv_fill(images, hole, "ns")}
+        for k in (1, 10):
+            outputs[f"nearest neighbours k={k}"] = knn_fill(images, hole, train_images, k, device)
+        with torch.no_grad():
+            outputs["regression U-Net (MMSE reference)"] = torch.cat(
+                [regression_predict(reg, images[s:s + a.batch].to(device), hole.to(device)).cpu()
+                 for s in range(0, len(images), a.batch)])
+        all_rows = reference_rows(outputs, images, labels, hole, classifier, device, p_observed)
+        rows = all_rows if n_diff == len(images) else reference_rows(outputs, images[:n_diff], labels[:n_diff],
+                                                                     hole, classifier, device, p_observed)
+        mmse = next(r for r in rows if r["method"].startswith("regression"))
     dimages, dlabels = images[:n_diff], labels[:n_diff]
 
     figures, targets, ladder_costs = {}, {}, {}
@@ -559,7 +569,8 @@ def main(argv=None):
                 rows.append(ladder_row(name, model, sname, options, dimages, dlabels, hole, classifier, device,
                                        a.batch, ratio, mmse["psnr_hole"], a.label_samples, n_lab,
                                        p_observed[:n_lab]))
-            targets[f"{name} ladder"] = ladder_targets(rows, name)
+            if not a.no_references:
+                targets[f"{name} ladder"] = ladder_targets(rows, name)
         if grid:
             samples = []
             for k in range(k_list[-1]):
@@ -595,6 +606,7 @@ def main(argv=None):
                                                                       k_list[-1], a.guidance)
 
     result = {"rows": rows, "rows_all_test_images": all_rows if rows is not all_rows else None,
+              "no_references": a.no_references,
               "n_test": len(images),
               "n_diffusion": n_diff, "n_posterior": n_post, "targets": targets,
               "backward_cost_in_forwards": ladder_costs,
@@ -628,17 +640,28 @@ def same_rows(a: list, b: list, rel: float = 1e-6) -> bool:
 def merge(paths: list, out: Path) -> dict:
     """Join runs made on the same images with the same references (say, one checkpoint per process)."""
     runs = [json.loads(Path(q).read_text()) for q in paths]
-    first = runs[0]
+    with_refs = [run for run in runs if not run.get("no_references")]
+    if not with_refs:
+        raise ValueError(f"--merge: none of {paths} has the baseline and reference rows (all ran --no_references)")
+    first = with_refs[0]
     refs = [r for r in first["rows"] if "nfe_per_image" not in r]
-    for run in runs[1:]:
-        if (run["n_test"], run["n_diffusion"], run["n_posterior"]) != (first["n_test"], first["n_diffusion"],
-                                                                       first["n_posterior"]):
+    for run in runs:
+        if run["n_diffusion"] != first["n_diffusion"] or (
+                not run.get("no_references") and (run["n_test"], run["n_posterior"]) != (first["n_test"],
+                                                                                            first["n_posterior"])):
             raise ValueError(f"--merge: {paths} were not made on the same numbers of images")
-        if not same_rows([r for r in run["rows"] if "nfe_per_image" not in r], refs):
+        if not run.get("no_references") and not same_rows([r for r in run["rows"] if "nfe_per_image" not in r], refs):
             raise ValueError(f"--merge: {paths} differ in their baseline or reference rows (other images, "
                              f"another classifier or regression U-Net?)")
     rows = refs + [r for run in runs for r in run["rows"] if "nfe_per_image" in r]
+    mmse = next(r for r in refs if r["method"] == "regression U-Net (MMSE reference)")["psnr_hole"]
+    for r in rows:  # a --no_references run's rows get their gap here, on the same images
+        if r.get("gap_to_mmse_db") is None and "nfe_per_image" in r and ": mean of " not in r["method"]:
+            r["gap_to_mmse_db"] = mmse - r["psnr_hole"]
     targets = {}
+    for run in runs:
+        for name in dict.fromkeys(r["method"].split(": ")[0] for r in run["rows"] if r.get("sampler")):
+            run["targets"].setdefault(f"{name} ladder", {})
     for key in (k for run in runs for k in run["targets"]):  # recomputed: the check may be newer than a run
         if key.endswith(" ladder"):
             targets[key] = ladder_targets(rows, key[:-len(" ladder")])
@@ -697,9 +720,10 @@ def ladder_table(rows) -> str:
               if "label_tv" in r else "")
         div = f"{r['diversity']:.3f}" if "diversity" in r else ""
         mean_k = f"{r['psnr_mean_of_k']:.2f}" if "psnr_mean_of_k" in r else ""
+        gap = "" if r.get("gap_to_mmse_db") is None else f"{r['gap_to_mmse_db']:.2f}"
         lines.append(f"| {r['method']} | {r['n_images']} | {r['nfe_per_image']} | {r['backward_per_image']} | "
                      f"{r['forward_equivalents']:.0f} | {r['seconds_per_image']:.3f} | {r['psnr_hole']:.2f} | "
-                     f"{lo:.2f} to {hi:.2f} | {r['digit_identity']:.3f} | {r['gap_to_mmse_db']:.2f} | {tv} | {div} | "
+                     f"{lo:.2f} to {hi:.2f} | {r['digit_identity']:.3f} | {gap} | {tv} | {div} | "
                      f"{mean_k} |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 

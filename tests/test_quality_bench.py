@@ -298,5 +298,21 @@ def test_quality_script_runs_the_ladder_with_label_sets(quality, tiny_run, mnist
     assert "| tiny: smc (steps=2, particles=2) | 8 | 4 | 0 | 4 |" in md and "Targets for `tiny ladder`" in md
     joined = quality.main(["--merge", str(tmp_path / "quality.json"), "--out_dir", str(tmp_path / "joined")])
     assert joined["targets"]["tiny ladder"] == result["targets"]["tiny ladder"]
+    # the same ladder without references (while a regression U-Net still trains elsewhere), merged with them
+    alone = quality.main([*args[:-1], str(tmp_path / "alone"), "--no_references"])
+    assert alone["no_references"] and all(r.get("sampler") for r in alone["rows"]) and not alone["targets"]
+    assert all(r["gap_to_mmse_db"] is None for r in alone["rows"])
+    refs_only = quality.main([*args[2:18], "--out_dir", str(tmp_path / "refs")])  # no --ckpt: baselines, references
+    both = quality.main(["--merge", str(tmp_path / "refs" / "quality.json"), str(tmp_path / "alone" / "quality.json"),
+                         "--out_dir", str(tmp_path / "both")])
+    again = {r["method"]: r for r in both["rows"]}
+    assert again["tiny: smc (steps=2, particles=2)"]["gap_to_mmse_db"] == pytest.approx(
+        mmse["psnr_hole"] - again["tiny: smc (steps=2, particles=2)"]["psnr_hole"])
+    assert set(both["targets"]) == {"tiny ladder"} and both["targets"]["tiny ladder"]
+    assert not refs_only["no_references"]
+    with pytest.raises(ValueError, match="none of"):
+        quality.main(["--merge", str(tmp_path / "alone" / "quality.json")])
+    with pytest.raises(ValueError, match="--no_references runs --sampler rows only"):
+        quality.main([*args[:-1], str(tmp_path / "x"), "--no_references", "--steps", "2"])
     with pytest.raises(ValueError, match="--label_samples must be 0"):
         quality.main([*args[:-4], "--label_samples", "1", "--out_dir", str(tmp_path)])
