@@ -364,6 +364,41 @@ plt.show()
 # "How good is it" section discusses these numbers; the model cards in `inpaintlib/weights/` carry each
 # model's rows.
 #
+# ## Quality against training step
+#
+# The shipped MNIST models stopped short of the design's 25 epochs (11,700 steps), and their training goes on
+# (`runs/README.md`). Does more training help the design's sampler, or only the better samplers?
+# `benchmarks/training_curve.py` fills the same test digits with each saved step's EMA weights, with the
+# design's sampler (`DESIGN`) and with the model's recommended one; its rows are committed in
+# `benchmarks/results/training_curve_<model>.json` (the command that made them is in each file).
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for ax, model_name in zip(axes, ("mnist", "mnist-mask")):
+    curve = json.loads(Path(f"benchmarks/results/training_curve_{model_name}.json").read_text())
+    print(f"{model_name} ({curve['n']} test digits):")
+    for sampler in dict.fromkeys(r["sampler"] for r in curve["rows"]):
+        points = sorted((r for r in curve["rows"] if r["sampler"] == sampler), key=lambda r: r["step"])
+        steps = [r["step"] for r in points]
+        psnr = [r["psnr_hole"] for r in points]
+        low = [r["psnr_hole"] - r["psnr_hole_ci95"][0] for r in points]
+        high = [r["psnr_hole_ci95"][1] - r["psnr_hole"] for r in points]
+        ax.errorbar(steps, psnr, yerr=[low, high], marker="o", capsize=3, label=f"{sampler}: {points[-1]['settings']}")
+        for r in points:
+            print(f"  step {r['step']:6d}  {sampler:12s} PSNR_hole {r['psnr_hole']:5.2f} dB "
+                  f"({r['psnr_hole_ci95'][0]:.2f} to {r['psnr_hole_ci95'][1]:.2f})  identity {r['digit_identity']:.3f}")
+    ax.set_title(f"{model_name}: quality against training step", fontsize=9)
+    ax.set_xlabel("optimizer step (batch 128; 25 epochs = 11,700)", fontsize=8)
+    ax.set_ylabel("PSNR_hole (dB)", fontsize=8)
+    ax.legend(fontsize=6)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# So far every step-to-step difference lies inside its 95% interval: over the few hundred steps between the
+# saved snapshots, neither the design's sampler nor the better ones moved measurably. The curve grows as the
+# runs go on; `runs/README.md` says where each run stands.
+#
 # ## What to take away
 #
 # * Only the hole counts: outside it the error is zero by construction, and counting it adds 7.36 dB for free.

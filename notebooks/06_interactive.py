@@ -96,7 +96,7 @@ print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.conf
 #   (reconstruction guidance, notebook 04: 0 is off, the design's sampler). The widget starts with the
 #   best shipped model, `pretrained("mnist-mask")` (it sees the observation and the hole, notebook 04
 #   section 5), at its recommended settings; for the design's model pass `load_model(pretrained("mnist"))`
-#   and try guidance 30 with 3 repeats against guidance 0;
+#   and try guidance 20 with 3 repeats against guidance 0;
 #   *view every* sets how often the live view is redrawn;
 # * **Run**: the live view shows $x_t$ and the network's estimate of $x_0$ side by side as the
 #   sampler goes; it ends on input, result and ground truth. *save GIF* writes the whole run.
