@@ -658,6 +658,15 @@ def merge(paths: list, out: Path) -> dict:
     for r in rows:  # a --no_references run's rows get their gap here, on the same images
         if r.get("gap_to_mmse_db") is None and "nfe_per_image" in r and ": mean of " not in r["method"]:
             r["gap_to_mmse_db"] = mmse - r["psnr_hole"]
+    # one cost of a backward per model for the whole table: the mean of the runs' measurements
+    measured = {}
+    for run in runs:
+        for name, ratio in run.get("backward_cost_in_forwards", {}).items():
+            measured.setdefault(name, []).append(ratio)
+    costs = {name: sum(v) / len(v) for name, v in measured.items()}
+    for r in rows:
+        if r.get("sampler"):
+            r["forward_equivalents"] = r["nfe_per_image"] + costs[r["method"].split(": ")[0]] * r["backward_per_image"]
     targets = {}
     for run in runs:
         for name in dict.fromkeys(r["method"].split(": ")[0] for r in run["rows"] if r.get("sampler")):
@@ -675,7 +684,7 @@ def merge(paths: list, out: Path) -> dict:
         targets[key] = check_targets(rows, name, steps, dc, k_max, guidance)
     result = {**first, "rows": rows, "targets": targets,
               "figures": {k: v for run in runs for k, v in run["figures"].items()},
-              "backward_cost_in_forwards": {k: v for run in runs for k, v in run.get("backward_cost_in_forwards", {}).items()},
+              "backward_cost_in_forwards": costs, "backward_cost_measurements": measured,
               "seconds": max(run["seconds"] for run in runs),
               "command": " ; ".join(run["command"] for run in runs) + " ; python benchmarks/quality.py --merge "
                          + " ".join(str(q) for q in paths) + f" --out_dir {out}"}
@@ -747,7 +756,8 @@ def markdown_report(result) -> str:
     if any(r.get("sampler") for r in result["rows"]):
         costs = ", ".join(f"{k}: {v:.2f}" for k, v in result.get("backward_cost_in_forwards", {}).items())
         parts += ["", f"The ladder of samplers (`--sampler`), on the same images. Forward-equivalents: NFE plus each "
-                      f"backward pass at its measured cost in forward passes ({costs}). Label TV: the mean total "
+                      f"backward pass at its measured cost in forward passes (the mean of the runs' measurements: {costs}). "
+                      f"Label TV: the mean total "
                       f"variation between the labels read in K fills per digit and the calibrated masked "
                       f"classifier's p(label | observed); in brackets what an exact posterior sampler would show with "
                       f"K samples. Diversity: the mean per-pixel standard deviation of the K fills in the hole.", "",
