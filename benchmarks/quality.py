@@ -32,6 +32,7 @@ import torch
 from inpaintlib import DenoiserUNet, HoleMetrics, ModelConfig, center_hole, inpaint, load_mnist, load_model
 from inpaintlib.classifier import (DigitClassifier, digit_classifier, label_probabilities, logits_of,
                                    masked_digit_classifier, train_classifier)
+from inpaintlib.accel import backward_cost
 from inpaintlib.utils import to_model, to_unit
 from inpaintlib.utils import resolve_device, save_panel
 
@@ -155,14 +156,10 @@ def score(name, outputs, images, labels, hole, classifier, device, **extra) -> d
     return row
 
 
-@torch.no_grad()
 def diffusion_samples(model, images, hole, steps, dc_repeats, seed, batch, device, guidance: float = 0.0):
-    outs = []
-    for k, start in enumerate(range(0, len(images), batch)):
-        x = images[start:start + batch].to(device)
-        outs.append(inpaint(model, x, hole.to(device), steps=steps, dc_repeats=dc_repeats, seed=seed + k,
-                            guidance=guidance).cpu())
-    return torch.cat(outs)
+    """The grid's fills: replacement (with guidance > 0, reconstruction guidance), as ``sampler_samples``."""
+    return sampler_samples(model, images, hole, "replace", dict(steps=steps, dc_repeats=dc_repeats, guidance=guidance),
+                           seed, batch, device)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,44 +195,6 @@ def spec_label(name: str, options: dict) -> str:
     """How a sampler row names its sampler: "guidance (steps=10, dc_repeats=3, guidance=30)"."""
     return f"{name} (" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in options.items()) + ")"
-
-
-def backward_cost(model, device, batch: int = 200, repeats: int = 5) -> float:
-    """What one backward pass through the network (to its input, as guidance and PiGDM take it) costs
-    in forward passes on this machine: (time of forward + backward - time of forward) / time of forward,
-    each the fastest of ``repeats`` timed calls (the least disturbed by other processes) on ``batch``
-    noisy digits at t = T/2, in the memory format the samplers use (channels_last on the CPU)."""
-    from inpaintlib.accel import channels_last, sampling_channels_last
-
-    cfg = model.config
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g).to(device)
-    t = torch.full((batch,), cfg.T // 2, device=device, dtype=torch.long)
-    extra = {}
-    if cfg.cond == "mask":
-        h = center_hole(cfg.image_size, 12).to(device).expand(batch, 1, -1, -1)
-        extra = dict(y=x * (1 - h), hole=h)
-
-    def timed(f):
-        f()  # warm-up
-        out = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            f()
-            out.append(time.perf_counter() - t0)
-        return min(out)
-
-    def forward():
-        with torch.no_grad():
-            model(x, t, **extra)
-
-    def forward_backward():
-        xg = x.clone().requires_grad_(True)
-        torch.autograd.grad(model(xg, t, **extra).square().sum(), xg)
-
-    with channels_last(model, sampling_channels_last(device, False)):
-        f, fb = timed(forward), timed(forward_backward)
-    return max(fb - f, 0.0) / f
 
 
 def sampler_samples(model, images, hole, name: str, options: dict, seed: int, batch: int, device):
@@ -562,7 +521,7 @@ def main(argv=None):
                 row["gap_to_mmse_db"] = mmse["psnr_hole"] - row["psnr_hole"]
                 rows.append(row)
         if ladder:
-            ratio = backward_cost(model, device)
+            ratio = backward_cost(model)
             ladder_costs[name] = ratio
             n_lab = min(a.n_labels or n_diff, n_diff) if a.label_samples else 0
             for sname, options in ladder:

@@ -7,7 +7,7 @@ Every candidate (``--sampler`` specs as in ``benchmarks/quality.py``; the defaul
 on the same ``--n`` training digits from ``--first`` on (default 59,000: the end of the training split)
 with the 12x12 centre hole, and is scored by hole-only PSNR (pooled), identity (the shipped digit
 classifier) and its cost: NFE, backward passes and forward-equivalents per image (NFE plus each
-backward at its measured cost in forwards, ``quality.backward_cost``), and seconds per image. The
+backward at its measured cost in forwards, ``inpaintlib.accel.backward_cost``), and seconds per image. The
 settings that ``benchmarks/quality.py`` then measures on the test split are the best of each sampler
 at no more than ``--budget`` forward-equivalents, as the JSON's ``best`` says.
 """
@@ -27,6 +27,7 @@ import quality  # noqa: E402  (the sibling benchmark: spec parsing, the sampler 
 
 from inpaintlib import HoleMetrics, center_hole, load_mnist, load_model  # noqa: E402
 from inpaintlib.classifier import digit_classifier, digit_identity  # noqa: E402
+from inpaintlib.accel import backward_cost  # noqa: E402
 from inpaintlib.utils import resolve_device  # noqa: E402
 
 CANDIDATES = [
@@ -74,7 +75,7 @@ def main(argv=None):
     hole = center_hole(28, 12)
     model = load_model(a.ckpt, device=device)
     reader = digit_classifier(device)
-    ratio = quality.backward_cost(model, device)
+    ratio = backward_cost(model)
     print(f"one backward pass costs {ratio:.2f} forward passes here", flush=True)
     rows = []
     for spec in a.sampler or CANDIDATES:

@@ -78,3 +78,48 @@ def sampling_channels_last(device, amp: bool) -> bool:
     """Whether sampling runs in channels_last: always on the CPU (measured faster), with autocast on CUDA."""
     kind = torch.device(device).type
     return kind == "cpu" or (kind == "cuda" and amp)
+
+
+def backward_cost(model: torch.nn.Module, batch: int = 200, repeats: int = 5, hole_size: int = 12) -> float:
+    """What one backward pass through ``model`` to its input (as reconstruction guidance and PiGDM take
+    it) costs in forward passes on this machine: (time of forward + backward - time of forward) / time
+    of forward, each the fastest of ``repeats`` timed calls (the least disturbed by other processes) on
+    ``batch`` noise images at t = T/2, in the memory format the samplers use (channels_last on the CPU).
+    Counting a sampler's cost in forward-equivalents (NFE + this * backward passes) uses it."""
+    import time
+
+    cfg = model.config
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g).to(device)
+    t = torch.full((batch,), cfg.T // 2, device=device, dtype=torch.long)
+    extra = {}
+    if cfg.cond == "mask":
+        from .masks import center_hole
+
+        h = center_hole(cfg.image_size, hole_size).to(device).expand(batch, 1, -1, -1)
+        extra = dict(y=x * (1 - h), hole=h)
+
+    def fastest(f):
+        f()  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            f()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    def forward():
+        with torch.no_grad():
+            model(x, t, **extra)
+
+    def forward_backward():
+        xg = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xg, t, **extra).square().sum(), xg)
+
+    with channels_last(model, sampling_channels_last(device, False)):
+        f, fb = fastest(forward), fastest(forward_backward)
+    return max(fb - f, 0.0) / f
+

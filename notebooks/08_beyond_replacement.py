@@ -68,6 +68,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from inpaintlib import Denoiser, HoleMetrics, NoiseSchedule, center_hole, inpaint, load_model, load_test_images
+from inpaintlib.accel import backward_cost
 from inpaintlib.classifier import digit_classifier, label_probabilities, masked_digit_classifier, predicted_labels
 from inpaintlib.gaussian import mnist_gaussian
 from inpaintlib.notebook import sizes
@@ -365,37 +366,7 @@ digits, digit_labels = load_test_images("data", n=S.n_digits)
 digits = digits.to(env.device)
 
 
-def backward_cost(net, batch=64, repeats=3):
-    """What one backward pass through ``net`` to its input costs in forward passes, here (fastest of a few)."""
-    x = torch.randn(batch, 1, 28, 28, device=env.device)
-    t = torch.full((batch,), cfg.T // 2, device=env.device)
-    extra = dict(y=x * (1 - hole.to(env.device)), hole=hole.to(env.device).expand(batch, 1, 28, 28)) \
-        if net.config.cond == "mask" else {}
-
-    def fastest(f):
-        f()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            f()
-            if env.device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    def forward():
-        with torch.no_grad():
-            net(x, t, **extra)
-
-    def forward_backward():
-        xg = x.clone().requires_grad_(True)
-        torch.autograd.grad(net(xg, t, **extra).square().sum(), xg)
-
-    f = fastest(forward)
-    return max(fastest(forward_backward) - f, 0.0) / f
-
-
-BACKWARD = backward_cost(model)
+BACKWARD = backward_cost(model, batch=64, repeats=3)  # inpaintlib/accel.py: (t(fwd + bwd) - t(fwd)) / t(fwd)
 print(f"one backward pass costs {BACKWARD:.2f} forward passes on this machine")
 
 
