@@ -6,7 +6,9 @@
 
 Each checkpoint (an EMA snapshot of a training run; the run's ``last.pt`` works too) fills the 12x12
 centre hole of the same test digits with the design's sampler (``pretrained.DESIGN``) and with the
-model's recommended sampler (``pretrained.RECOMMENDED``), same seeds. Per row: the step, PSNR_hole
+model's recommended sampler (``pretrained.RECOMMENDED``), same seeds. A row's ``sampler`` names its
+settings ("design: 50 steps x2", "guidance 20: 10 steps x3"), so a curve measured with an earlier
+recommendation stays a separate line when the recommendation changes. Per row: the step, PSNR_hole
 with its 95% bootstrap interval, and digit identity (the shipped classifier). Rows are appended to
 ``--out`` (JSON, default benchmarks/results/training_curve_<model>.json), so a curve grows as a run
 trains; a figure is written beside it.
@@ -39,6 +41,13 @@ def measure(ckpt, settings: dict, images, labels, classifier, batch: int, seed: 
     return {"psnr_hole": s["psnr_hole"], "psnr_hole_ci95": s["psnr_hole_ci95"], "l1_hole": s["l1_hole"],
             "digit_identity": digit_identity(classifier, fills, labels),
             "seconds_per_image": (time.perf_counter() - t0) / len(images)}
+
+
+def sampler_name(settings: dict, design: bool = False) -> str:
+    """How a curve names a sampler: by its settings, so lines with different settings never merge."""
+    run = f"{settings['steps']} steps x{settings.get('dc_repeats', 1)}"
+    guidance = settings.get("guidance") or 0.0
+    return f"design: {run}" if design else (f"guidance {guidance:g}: {run}" if guidance else f"replace: {run}")
 
 
 def figure(rows: list, path: Path, model: str) -> None:
@@ -76,9 +85,11 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{out} holds rows on {result['n']} digits; pass --n {result['n']} or another --out")
     images, labels = load_test_images(a.data_root, n=a.n)
     classifier = digit_classifier()
-    samplers = {"design": DESIGN, "recommended": RECOMMENDED[a.model]}
-    if RECOMMENDED[a.model] == DESIGN:
-        samplers.pop("recommended")
+    for r in result["rows"]:  # rows of an earlier version were named "design" / "recommended"
+        r["sampler"] = sampler_name(r["settings"], design=r["settings"] == DESIGN)
+    samplers = {sampler_name(DESIGN, design=True): DESIGN}
+    if RECOMMENDED[a.model] != DESIGN:
+        samplers[sampler_name(RECOMMENDED[a.model])] = RECOMMENDED[a.model]
     for path in a.ckpt:
         step = int(load_checkpoint(path)["step"])
         for name, settings in samplers.items():
@@ -87,7 +98,7 @@ def main(argv=None) -> dict:
             row = {"step": step, "sampler": name, "settings": settings, "checkpoint": str(path),
                    **measure(path, settings, images, labels, classifier, a.batch, a.seed)}
             result["rows"].append(row)
-            print(f"step {step:6d} {name:12s} PSNR {row['psnr_hole']:.2f} dB "
+            print(f"step {step:6d} {name:26s} PSNR {row['psnr_hole']:.2f} dB "
                   f"({row['psnr_hole_ci95'][0]:.2f} to {row['psnr_hole_ci95'][1]:.2f})  identity "
                   f"{row['digit_identity']:.3f}", flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)

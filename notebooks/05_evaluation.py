@@ -383,9 +383,9 @@ for ax, model_name in zip(axes, ("mnist", "mnist-mask")):
         psnr = [r["psnr_hole"] for r in points]
         low = [r["psnr_hole"] - r["psnr_hole_ci95"][0] for r in points]
         high = [r["psnr_hole_ci95"][1] - r["psnr_hole"] for r in points]
-        ax.errorbar(steps, psnr, yerr=[low, high], marker="o", capsize=3, label=f"{sampler}: {points[-1]['settings']}")
+        ax.errorbar(steps, psnr, yerr=[low, high], marker="o", capsize=3, label=sampler)
         for r in points:
-            print(f"  step {r['step']:6d}  {sampler:12s} PSNR_hole {r['psnr_hole']:5.2f} dB "
+            print(f"  step {r['step']:6d}  {sampler:26s} PSNR_hole {r['psnr_hole']:5.2f} dB "
                   f"({r['psnr_hole_ci95'][0]:.2f} to {r['psnr_hole_ci95'][1]:.2f})  identity {r['digit_identity']:.3f}")
     ax.set_title(f"{model_name}: quality against training step", fontsize=9)
     ax.set_xlabel("optimizer step (batch 128; 25 epochs = 11,700)", fontsize=8)

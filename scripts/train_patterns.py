@@ -2,6 +2,9 @@
 
     python scripts/train_patterns.py                  # generate, train, ship, evaluate (defaults below)
     python scripts/train_patterns.py --eval_only      # evaluate the shipped checkpoint again
+    python scripts/train_patterns.py --init_from inpaintlib/weights/patterns_small.pt --out outputs/patterns_ft \
+        --lr 1e-4 --ema_decay 0.999 --max_steps 20000 --ship outputs/patterns_ft/patterns_small.pt
+                                                      # continue a shipped (EMA-only) model with new settings
 
 1. ``make_patterns``: ``--n_train`` training images (seed 0) and ``--n_eval`` held-out images
    (seed 1: different images) at ``--image_size`` under ``--out``.
@@ -29,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint  # noqa: E402
 from inpaintlib.registry import load_model  # noqa: E402
 from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
+from inpaintlib.freeform.recipe import InpaintingTrainConfig  # noqa: E402
+from inpaintlib.trainer import SCHEMA_VERSION, history_tensor  # noqa: E402
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
 from inpaintlib.utils import save_panel  # noqa: E402
 
@@ -40,6 +45,35 @@ def ship(checkpoint: Path, target: Path) -> Path:
             "train_config": ckpt["train_config"], "step": ckpt["step"],
             "ema": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}}
     return atomic_save(slim, target)
+
+
+def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig) -> dict:
+    """A resumable checkpoint at ``ckpt_path`` that starts from the EMA weights of ``src`` (a shipped,
+    weights-only file) and carries ``cfg`` as its training configuration, so ``train_inpainting(...,
+    resume=True)`` with the same arguments continues from it.
+
+    A warm restart, not a resume: raw and EMA weights both start from src's EMA (in fp32), Adam's
+    moments start empty, the noise stream is reseeded from (seed, step); the step count goes on from
+    src's, so the batch order is the one an uninterrupted run on ``cfg.dataset_path`` would have."""
+    from dataclasses import asdict
+
+    ckpt = load_checkpoint(src, kind="freeform")
+    if "ema" not in ckpt:
+        raise ValueError(f"--init_from {str(src)!r} holds no EMA weights to start from")
+    step = int(ckpt["step"])
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
+    optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values() if v.is_floating_point()],
+                                 lr=cfg.lr, foreach=True)
+    noise = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
+    torch.manual_seed(cfg.seed + step)
+    state = {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "freeform", "model_config": ckpt["model_config"],
+             "train_config": asdict(cfg), "world_size": 1, "step": step, "model": weights,
+             "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": optimizer.state_dict(),
+             "train_seconds": ckpt.get("train_seconds"), "warm_restart": {"from": str(src), "step": step},
+             "rng": {"ranks": [{"torch": torch.get_rng_state(), "noise": noise.get_state()}]},
+             "history": history_tensor([])}
+    atomic_save(state, ckpt_path)
+    return state
 
 
 def evaluate(weights: Path, heldout: Path, out: Path, steps: int, coverage, seed: int) -> dict:
@@ -90,6 +124,9 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest on a CPU shared with other jobs)")
     p.add_argument("--eval_only", action="store_true")
+    p.add_argument("--init_from", default=None,
+                   help="start from this EMA-only checkpoint's weights (a warm restart with the settings given "
+                        "here) when <out>/checkpoint.pt does not exist yet")
     args = p.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -100,6 +137,11 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         make_patterns(out / "train", args.n_train, args.image_size, seed=0)
         make_patterns(heldout, args.n_eval, args.image_size, seed=1)
+        if args.init_from and not (out / "checkpoint.pt").exists():
+            cfg = InpaintingTrainConfig(str(out / "train"), args.epochs, args.batch_size, args.lr, args.image_size, 1,
+                                        args.max_steps, args.seed, args.ema_decay)
+            state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg)
+            print(f"warm start from {args.init_from} at step {state['step']}")
         result = train_inpainting(out / "train", out / "checkpoint.pt", num_epochs=args.epochs,
                                   batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
                                   save_every_n_epochs=1, preset=args.preset, device=args.device,

@@ -1,0 +1,38 @@
+"""scripts/train_patterns.py --init_from: a warm restart of a shipped, weights-only free-form model."""
+import pytest
+import torch
+
+from inpaintlib import pretrained
+from inpaintlib.checkpoint import load_checkpoint
+from inpaintlib.freeform import make_patterns, train_inpainting
+from inpaintlib.freeform.recipe import InpaintingTrainConfig
+
+from conftest import load_script
+
+
+def test_warm_start_continues_the_shipped_weights_with_new_settings_and_refuses_others(tmp_path):
+    script = load_script("scripts/train_patterns.py", "train_patterns_script")
+    shipped = load_checkpoint(pretrained("patterns"), kind="freeform")
+    make_patterns(tmp_path / "train", 4, 64, seed=0)
+    ckpt = tmp_path / "checkpoint.pt"
+    step0 = int(shipped["step"])
+    args = dict(num_epochs=10000, batch_size=2, lr=1e-4, image_size=64, save_every_n_epochs=1,
+                max_steps=step0 + 2, seed=0, ema_decay=0.999)
+    cfg = InpaintingTrainConfig(str(tmp_path / "train"), args["num_epochs"], args["batch_size"], args["lr"],
+                                args["image_size"], 1, args["max_steps"], args["seed"], args["ema_decay"])
+    state = script.warm_start(pretrained("patterns"), ckpt, cfg)
+    assert state["step"] == step0 and state["warm_restart"]["step"] == step0
+    for k, v in shipped["ema"].items():  # raw and EMA weights both start from the shipped EMA, in fp32
+        assert torch.equal(state["model"][k], v.float()) and torch.equal(state["ema"][k], v.float())
+    result = train_inpainting(tmp_path / "train", ckpt, preset="small", resume=True, progress=False, **args)
+    assert result.step == step0 + 2 and len(result.history) == 2
+    trained = load_checkpoint(ckpt, kind="freeform")
+    assert any(not torch.equal(trained["ema"][k], v.float()) for k, v in shipped["ema"].items())
+    # the warm start carries its settings: a resume with another learning rate is refused, by name
+    with pytest.raises(ValueError, match="lr"):
+        train_inpainting(tmp_path / "train", ckpt, preset="small", resume=True, progress=False,
+                         **{**args, "lr": 3e-4, "max_steps": step0 + 3})
+    with pytest.raises(ValueError, match="no EMA weights"):
+        bare = {k: v for k, v in shipped.items() if k != "ema"}
+        torch.save({**bare, "model": shipped["ema"]}, tmp_path / "bare.pt")  # raw weights only
+        script.warm_start(tmp_path / "bare.pt", tmp_path / "other.pt", cfg)
