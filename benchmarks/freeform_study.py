@@ -33,6 +33,7 @@ from inpaintlib import load_model, pretrained
 from inpaintlib.metrics import HoleMetrics
 from inpaintlib.freeform import telea_inpaint
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns, random_hole
+from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.samplers import inpaint
 
 # name -> inpaint() arguments; "guide" is inpaint_image's sampler (the architecture guide's algorithm)
@@ -46,6 +47,9 @@ VARIANTS = {
     "mean of 4 samples": dict(steps=50, known="clean", init_from_y=False, mean_of=4),
     "eta=1 + resampling x3": dict(steps=50, known="clean", init_from_y=False, eta=1.0, dc_repeats=3),
     "eta=1 + resampling x3 25 steps": dict(steps=25, known="clean", init_from_y=False, eta=1.0, dc_repeats=3),
+    "resampling 20 steps x5": dict(steps=20, known="clean", init_from_y=False, dc_repeats=5),
+    "resampling 10 steps x10": dict(steps=10, known="clean", init_from_y=False, dc_repeats=10),
+    "resampling 25 steps x6": dict(steps=25, known="clean", init_from_y=False, dc_repeats=6),
 }
 
 
@@ -72,11 +76,21 @@ def run_variant(model, images, holes, settings: dict, seed: int) -> tuple:
 
 
 def summary(fills, images, holes) -> dict:
+    """Pooled and per-image PSNR_hole, L1, roughness, and the per-image mean for each pattern kind
+    (``make_patterns`` cycles through ``PATTERN_KINDS``: image i is of kind i mod 5)."""
     m = HoleMetrics()
     m.update(fills, images, holes)
     s = m.summary()
+    per_image = torch.tensor(m.per_image_psnr)
+    by_kind = {kind: float(per_image[j::len(PATTERN_KINDS)].mean()) for j, kind in enumerate(PATTERN_KINDS)
+               if len(per_image[j::len(PATTERN_KINDS)])}
     return {"psnr_hole": s["psnr_hole"], "psnr_hole_per_image_mean": s["psnr_hole_per_image_mean"],
-            "l1_hole": s["l1_hole"], "roughness_vs_truth": roughness(fills, images, holes)}
+            "l1_hole": s["l1_hole"], "roughness_vs_truth": roughness(fills, images, holes),
+            "per_image_psnr_by_pattern_kind": by_kind}
+
+
+def by_kind_text(row: dict) -> str:
+    return "  ".join(f"{k} {v:5.2f}" for k, v in row["per_image_psnr_by_pattern_kind"].items())
 
 
 def main(argv=None) -> dict:
@@ -110,7 +124,7 @@ def main(argv=None) -> dict:
             rows.append({"kind": kind, "method": name, **summary(fills, images, holes), "seconds_per_image": sec})
             r = rows[-1]
             print(f"{kind:9s} {name:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}  "
-                  f"roughness x{r['roughness_vs_truth']:.2f}  ({sec:.2f} s/image)", flush=True)
+                  f"roughness x{r['roughness_vs_truth']:.2f}  ({sec:.2f} s/image)\n{'':41s}{by_kind_text(r)}", flush=True)
         t = rows[-len(names) - 2]
         print(f"{kind:9s} {'OpenCV Telea':30s} PSNR {t['psnr_hole']:6.2f}  per-image {t['psnr_hole_per_image_mean']:6.2f}  "
               f"roughness x{t['roughness_vs_truth']:.2f}", flush=True)

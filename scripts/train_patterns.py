@@ -33,6 +33,7 @@ from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint 
 from inpaintlib.registry import load_model  # noqa: E402
 from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
 from inpaintlib.freeform.recipe import InpaintingTrainConfig  # noqa: E402
+from inpaintlib.freeform.model import FreeformConfig, freeform_config  # noqa: E402
 from inpaintlib.trainer import SCHEMA_VERSION, history_tensor  # noqa: E402
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
 from inpaintlib.utils import save_panel  # noqa: E402
@@ -47,26 +48,33 @@ def ship(checkpoint: Path, target: Path) -> Path:
     return atomic_save(slim, target)
 
 
-def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig) -> dict:
+def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_config: dict | None = None) -> dict:
     """A resumable checkpoint at ``ckpt_path`` that starts from the EMA weights of ``src`` (a shipped,
     weights-only file) and carries ``cfg`` as its training configuration, so ``train_inpainting(...,
     resume=True)`` with the same arguments continues from it.
 
     A warm restart, not a resume: raw and EMA weights both start from src's EMA (in fp32), Adam's
     moments start empty, the noise stream is reseeded from (seed, step); the step count goes on from
-    src's, so the batch order is the one an uninterrupted run on ``cfg.dataset_path`` would have."""
+    src's, so the batch order is the one an uninterrupted run on ``cfg.dataset_path`` would have.
+    ``model_config`` (default: src's) may differ from src's only in ``base`` (the same weights, a new
+    reading of the hole: ``FreeformConfig.base``)."""
     from dataclasses import asdict
 
     ckpt = load_checkpoint(src, kind="freeform")
     if "ema" not in ckpt:
         raise ValueError(f"--init_from {str(src)!r} holds no EMA weights to start from")
+    saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults
+    model_config = dict(saved if model_config is None else model_config)
+    differ = sorted(k for k in set(model_config) | set(saved) if k != "base" and model_config.get(k) != saved.get(k))
+    if differ:
+        raise ValueError(f"--init_from {str(src)!r}: its network differs from the one asked for in {differ}")
     step = int(ckpt["step"])
     weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
     optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values() if v.is_floating_point()],
                                  lr=cfg.lr, foreach=True)
     noise = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
     torch.manual_seed(cfg.seed + step)
-    state = {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "freeform", "model_config": ckpt["model_config"],
+    state = {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "freeform", "model_config": model_config,
              "train_config": asdict(cfg), "world_size": 1, "step": step, "model": weights,
              "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": optimizer.state_dict(),
              "train_seconds": ckpt.get("train_seconds"), "warm_restart": {"from": str(src), "step": step},
@@ -110,6 +118,8 @@ def main(argv=None) -> None:
     p.add_argument("--ship", default=str(ROOT / "inpaintlib" / "weights" / "patterns_small.pt"))
     p.add_argument("--preset", default="small")
     p.add_argument("--image_size", type=int, default=64)
+    p.add_argument("--base", default="none", choices=("none", "harmonic"),
+                   help="diffuse the hole itself (none) or its residual from the harmonic fill (FreeformConfig.base)")
     p.add_argument("--n_train", type=int, default=2000)
     p.add_argument("--n_eval", type=int, default=50)
     p.add_argument("--epochs", type=int, default=1000)
@@ -137,14 +147,15 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         make_patterns(out / "train", args.n_train, args.image_size, seed=0)
         make_patterns(heldout, args.n_eval, args.image_size, seed=1)
+        model_cfg = freeform_config(args.preset, image_size=args.image_size, base=args.base)
         if args.init_from and not (out / "checkpoint.pt").exists():
             cfg = InpaintingTrainConfig(str(out / "train"), args.epochs, args.batch_size, args.lr, args.image_size, 1,
                                         args.max_steps, args.seed, args.ema_decay)
-            state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg)
+            state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg, model_cfg.to_dict())
             print(f"warm start from {args.init_from} at step {state['step']}")
         result = train_inpainting(out / "train", out / "checkpoint.pt", num_epochs=args.epochs,
                                   batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
-                                  save_every_n_epochs=1, preset=args.preset, device=args.device,
+                                  save_every_n_epochs=1, preset=model_cfg, device=args.device,
                                   max_steps=args.max_steps, seed=args.seed, ema_decay=args.ema_decay, resume=True)
         (out / "train.json").write_text(json.dumps({"step": result.step, "seconds": time.perf_counter() - t0,
                                                     "threads": torch.get_num_threads(),

@@ -375,3 +375,67 @@ def test_shipped_patterns_checkpoint_loads_and_is_small(tmp_path):
     filled = inpaint(model, images, hole, steps=10, init_from_y=False, known="clean", seed=0)
     grey = images * (1 - hole) + 0.5 * hole
     assert l1_hole(filled, images, hole) < 0.75 * l1_hole(grey, images, hole)
+
+
+# ----------------------------------------------------------------------------------------------
+# the harmonic fill and base="harmonic"
+
+
+def test_harmonic_fill_keeps_the_known_pixels_and_restores_smooth_content():
+    from inpaintlib.freeform import harmonic_fill
+
+    y, x = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    ramp = torch.stack([0.3 * x + 0.5 * y, 1 - x, 0.2 + 0 * x])[None]  # linear in each channel
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 10:50, 5:40] = 1.0
+    filled = harmonic_fill(ramp * (1 - hole) + 7.0 * hole, 1 - hole)  # the hole's old values are ignored
+    assert torch.equal(filled * (1 - hole), ramp * (1 - hole))
+    assert (filled - ramp).abs().max() < 1e-3  # a linear function is harmonic: it comes back
+    # an edge is not: the fill blurs it, so a textured image is not restored
+    step = (x > 0.5).float()[None, None].repeat(1, 3, 1, 1)
+    assert (harmonic_fill(step, 1 - hole) - step).abs().max() > 0.2
+    with pytest.raises(ValueError, match="keep"):
+        harmonic_fill(ramp, (1 - hole)[0])
+
+
+class _PassImage(torch.nn.Module):
+    def forward(self, x_in, mask):
+        return x_in
+
+
+def test_base_harmonic_predicts_the_residual_and_reads_out_the_images_target():
+    """With base="harmonic" the U-Net works on r = x0 - B (B: the harmonic fill); its output is turned back
+    into the image's target, so an inner network that is exact on r is exact on x0 for every pred."""
+    from inpaintlib.freeform import harmonic_fill
+    from inpaintlib.freeform.model import InpaintingUNET, freeform_config
+
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    hole = torch.zeros(2, 1, 32, 32)
+    hole[..., 8:24, 4:20] = 1.0
+    keep = 1 - hole
+    t = torch.tensor([5, 700])
+    eps = torch.randn(x0.shape, generator=g)
+    schedule = NoiseSchedule(1000, "linear")
+    x_t = schedule.q_sample(x0, t, eps)
+    base = harmonic_fill(x0 * keep, keep)
+    r0 = x0 - base
+    for pred in ("eps", "x0", "v"):
+        model = InpaintingUNET(freeform_config("tiny", pred=pred, base="harmonic")).eval()
+        seen = {}
+
+        def exact(h, temb, pred=pred):  # the inner network: returns the residual's true target
+            seen["input"] = h
+            return schedule.target(pred, r0, eps, t)
+
+        model.unet = exact
+        model.input_stage = _PassImage()
+        with torch.no_grad():
+            out = model(x_t, t, y=x0 * keep, hole=hole)
+        torch.testing.assert_close(hole * out, hole * schedule.target(pred, x0, eps, t), atol=1e-5, rtol=1e-5)
+        # the input holds the clean known pixels and, in the hole, the residual at the noise level of t
+        r_t = schedule.q_sample(r0, t, eps)
+        torch.testing.assert_close(seen["input"], keep * x0 + hole * r_t, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="base"):
+        FreeformConfig(base="telea")
+    assert FreeformConfig.from_dict({k: v for k, v in FreeformConfig().to_dict().items() if k != "base"}).base == "none"

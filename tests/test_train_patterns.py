@@ -36,3 +36,16 @@ def test_warm_start_continues_the_shipped_weights_with_new_settings_and_refuses_
         bare = {k: v for k, v in shipped.items() if k != "ema"}
         torch.save({**bare, "model": shipped["ema"]}, tmp_path / "bare.pt")  # raw weights only
         script.warm_start(tmp_path / "bare.pt", tmp_path / "other.pt", cfg)
+
+
+def test_warm_start_may_change_only_the_base_of_the_network(tmp_path):
+    from inpaintlib.freeform.model import freeform_config
+
+    script = load_script("scripts/train_patterns.py", "train_patterns_script")
+    cfg = InpaintingTrainConfig(str(tmp_path / "train"), 10, 2, 3e-4, 64, 1, None, 0, 0.995)
+    harmonic = freeform_config("small", image_size=64, base="harmonic").to_dict()
+    state = script.warm_start(pretrained("patterns"), tmp_path / "a.pt", cfg, harmonic)
+    assert state["model_config"]["base"] == "harmonic"
+    wider = freeform_config("small", image_size=64, widths=(16, 32, 64, 128, 128, 48)).to_dict()
+    with pytest.raises(ValueError, match="widths"):
+        script.warm_start(pretrained("patterns"), tmp_path / "b.pt", cfg, wider)

@@ -4,12 +4,12 @@
     data.py       make_patterns, InpaintingDataset (the holes are inpaintlib/masks.py's random_hole)
     recipe.py     train_inpainting: the guide's loss and batches on the shared loop (inpaintlib/trainer.py)
     image_io.py   inpaint_image: the guide's inference on image files of any size
-    baseline.py   OpenCV Telea, and the comparison with it on the same holes
+    baseline.py   OpenCV Telea, the harmonic fill, and the comparison on the same holes
 
 Sampling is the shared ``ddim_inpaint`` of ``inpaintlib/sampling.py`` with ``known="clean"`` (the
 guide's DDIM algorithm); the blocks are the shared ones of ``inpaintlib/blocks.py``.
 """
-from .baseline import compare_with_telea, telea_inpaint
+from .baseline import compare_with_telea, harmonic_fill, telea_inpaint
 from ..masks import MASK_KINDS, check_coverage, random_hole, random_keep_mask
 from .data import PATTERN_KINDS, InpaintingDataset, find_images, load_rgb, make_patterns
 from .image_io import inpaint_image

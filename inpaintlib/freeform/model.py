@@ -25,6 +25,7 @@ from ..blocks import Attention, ResBlock, group_count, time_mlp
 from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
+BASES = ("none", "harmonic")  # what an InpaintingUNET's hole is diffused relative to (FreeformConfig.base)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -52,6 +53,7 @@ class FreeformConfig:
     cond: str = "mask"  # "mask": InpaintingUNET (sees the mask); "none": UNET
     T: int = 1000
     schedule: str = "linear"  # the guide: beta linear from 1e-4 to 0.02 over T = 1000 steps
+    base: str = "none"  # "harmonic": the network diffuses the hole's residual from the harmonic fill (InpaintingUNET)
 
     def __post_init__(self):
         self.widths, self.attentions, self.upscales = tuple(self.widths), tuple(self.attentions), tuple(self.upscales)
@@ -85,6 +87,9 @@ class FreeformConfig:
         check_name(self.pred, "pred", PREDICTIONS)
         check_name(self.cond, "cond", NETWORK_CONDITIONS)
         check_name(self.schedule, "schedule", SCHEDULES)
+        check_name(self.base, "base", BASES)
+        if self.base != "none" and self.cond != "mask":
+            raise ValueError(f"base={self.base!r} needs cond='mask' (the fill is computed from the known pixels)")
 
     @property
     def num_down(self) -> int:
@@ -311,7 +316,46 @@ class InpaintingUNET(UNET):
         if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"mask must have shape (B, 1, {x.shape[-2]}, {x.shape[-1]}), got {tuple(mask.shape)}")
         mask = mask.to(x.dtype).expand(x.shape[0], 1, *x.shape[-2:])
-        return self.unet(self.input_stage(x, mask), self.time_embed(t))
+        if self.config.base == "none":
+            return self.unet(self.input_stage(x, mask), self.time_embed(t))
+        return self._residual_forward(x, t, mask)
+
+    def base_fill(self, x_in: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """B = the harmonic fill of the hole from the known pixels of ``x_in`` (known pixels: their own
+        values). The last one is kept: a sampler calls the network with the same observation at every
+        step, so it is computed once per sampling run."""
+        from .baseline import harmonic_fill
+
+        known = keep * x_in
+        cached = getattr(self, "_base_cache", None)
+        if cached is not None and cached[0].shape == known.shape and torch.equal(cached[0], known) \
+                and torch.equal(cached[1], keep):
+            return cached[2]
+        fill = harmonic_fill(known, keep)
+        self._base_cache = (known.detach(), keep.detach(), fill.detach()) if not torch.is_grad_enabled() else None
+        return fill
+
+    def _residual_forward(self, x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """base="harmonic". With B the harmonic fill and r = x_0 - B the residual, x_t of the image and
+        r_t of the residual differ by a known term (same eps): r_t = x_t - sqrt(abar_t) B. The U-Net sees
+        the clean known pixels and r_t in the hole and predicts the residual's target; it is returned as
+        the image's target, so the samplers and the loss need not know:
+            eps:  eps                       (the same noise)
+            x0:   x0_r + B
+            v:    v_r - sqrt(1 - abar_t) B   (v = sqrt(abar) eps - sqrt(1 - abar) x0)
+        Where the truth is smooth, r is near 0 and the network has little to get wrong."""
+        base = self.base_fill(x, keep)
+        if getattr(self, "_schedule", None) is None or self._schedule.alpha_bar.device != x.device:
+            self._schedule = NoiseSchedule(self.config.T, self.config.schedule).to(x.device)
+        abar = self._schedule.abar(t).to(x.dtype).view(-1, 1, 1, 1)
+        hole = 1.0 - keep
+        r_in = keep * x + hole * (x - abar.sqrt() * base)
+        out = self.unet(self.input_stage(r_in, keep), self.time_embed(t))
+        if self.config.pred == "x0":
+            return out + base
+        if self.config.pred == "v":
+            return out - (1.0 - abar).sqrt() * base
+        return out
 
 
 def build_freeform_model(model_config: dict) -> UNET:

@@ -218,7 +218,8 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
     schedule = NoiseSchedule(model_cfg.T, model_cfg.schedule).to(device)
     if ckpt_path.exists() and resume:
         def same_model(ckpt):
-            check_resume(ckpt["model_config"], model_cfg.to_dict(), set(), ckpt_path, what="model configuration")
+            saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults
+            check_resume(saved, model_cfg.to_dict(), set(), ckpt_path, what="model configuration")
 
         trainer.resume(ckpt_path, RESUMABLE_CHANGES, extra_check=same_model)
 
