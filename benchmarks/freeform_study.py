@@ -5,10 +5,11 @@
 
 For each variant (a change to how the shipped network is sampled; the network is the same), on the
 same held-out patterns (``make_patterns(..., seed=1)``, none in the training set) and the same holes
-of each mask kind, beside OpenCV Telea:
+of each mask kind, beside OpenCV Telea and the harmonic fill (``harmonic_fill``: Laplace's equation
+on the hole):
 
 - PSNR_hole pooled over the images, and the mean of per-image PSNR_hole (the target of issue 16
-  is on the per-image figure);
+  is on the per-image figure), also per pattern kind;
 - roughness: the mean absolute 4-neighbour Laplacian inside the hole, divided by the truth's on the
   same pixels (1 = as rough as the truth; the target is at most 1.5);
 - seconds per image.
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 from inpaintlib import load_model, pretrained
 from inpaintlib.metrics import HoleMetrics
-from inpaintlib.freeform import telea_inpaint
+from inpaintlib.freeform import harmonic_fill, telea_inpaint
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns, random_hole
 from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.samplers import inpaint
@@ -75,6 +76,23 @@ def run_variant(model, images, holes, settings: dict, seed: int) -> tuple:
     return (fills * 255).round() / 255, seconds
 
 
+@torch.no_grad()
+def one_shot(model, images, holes, t: int, seed: int) -> torch.Tensor:
+    """The network's x0 estimate in one evaluation from the truth noised to timestep t (known pixels
+    clean): how well it denoises at that noise level when nothing before it went wrong."""
+    from inpaintlib.schedule import NoiseSchedule
+    from inpaintlib.utils import to_model, to_unit
+
+    schedule = NoiseSchedule(model.config.T, model.config.schedule)
+    x0 = to_model(images)
+    tt = torch.full((len(images),), t, dtype=torch.long)
+    x_t = schedule.q_sample(x0, tt, torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + t)))
+    keep = 1 - holes
+    out = model(x_t, tt, y=x0 * keep, hole=holes)
+    x0_hat, _ = schedule.to_x0_eps(model.config.pred, x_t, tt, out)
+    return (to_unit(torch.where(holes.bool(), x0_hat, x0)) * 255).round() / 255
+
+
 def summary(fills, images, holes) -> dict:
     """Pooled and per-image PSNR_hole, L1, roughness, and the per-image mean for each pattern kind
     (``make_patterns`` cycles through ``PATTERN_KINDS``: image i is of kind i mod 5)."""
@@ -100,8 +118,11 @@ def main(argv=None) -> dict:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     p.add_argument("--out_dir", default="outputs/freeform_study")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--one_shot_t", default="", help="comma-separated timesteps: also score the network's one-step "
+                   "x0 estimate from the truth noised to each (default: none)")
+    p.add_argument("--kinds", default=",".join(MASK_KINDS), help="comma-separated mask kinds")
     a = p.parse_args(argv)
-    names = [v.strip() for v in a.variants.split(",") if v.strip()]
+    names = [v.strip() for v in a.variants.split(",") if v.strip()]  # may be none (baselines, one-shot rows)
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
@@ -113,11 +134,18 @@ def main(argv=None) -> dict:
     make_patterns(out / "heldout", a.n, image_size=size, seed=1)
     images = torch.stack([load_rgb(f, size) for f in find_images(out / "heldout")])[:a.n]
     rows = []
+    kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
+    if any(k not in MASK_KINDS for k in kinds):
+        raise SystemExit(f"--kinds: choose from {list(MASK_KINDS)}, got {kinds}")
     for k, kind in enumerate(MASK_KINDS):
+        if kind not in kinds:
+            continue
         g = torch.Generator().manual_seed(a.seed * 1000 + k)
         holes = torch.stack([random_hole(kind, size, (0.1, 0.5), g) for _ in range(len(images))])
         telea = telea_inpaint(images, holes)
         rows.append({"kind": kind, "method": "OpenCV Telea", **summary(telea, images, holes)})
+        harmonic = (harmonic_fill(images, 1 - holes) * 255).round() / 255
+        rows.append({"kind": kind, "method": "harmonic fill", **summary(harmonic, images, holes)})
         rows.append({"kind": kind, "method": "truth", "roughness_vs_truth": 1.0})
         for name in names:
             fills, sec = run_variant(model, images, holes, VARIANTS[name], a.seed)
@@ -125,7 +153,17 @@ def main(argv=None) -> dict:
             r = rows[-1]
             print(f"{kind:9s} {name:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}  "
                   f"roughness x{r['roughness_vs_truth']:.2f}  ({sec:.2f} s/image)\n{'':41s}{by_kind_text(r)}", flush=True)
-        t = rows[-len(names) - 2]
+        for ts in [int(v) for v in a.one_shot_t.split(",") if v.strip()]:
+            rows.append({"kind": kind, "method": f"one-shot x0 from the truth at t={ts}",
+                         **summary(one_shot(model, images, holes, ts, a.seed), images, holes)})
+            r = rows[-1]
+            print(f"{kind:9s} {r['method']:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}"
+                  f"\n{'':41s}{by_kind_text(r)}", flush=True)
+        n_extra = len([v for v in a.one_shot_t.split(",") if v.strip()])
+        t = rows[-len(names) - n_extra - 3]
+        hm = rows[-len(names) - n_extra - 2]
+        print(f"{kind:9s} {'harmonic fill':30s} PSNR {hm['psnr_hole']:6.2f}  per-image {hm['psnr_hole_per_image_mean']:6.2f}  "
+              f"roughness x{hm['roughness_vs_truth']:.2f}\n{'':41s}{by_kind_text(hm)}", flush=True)
         print(f"{kind:9s} {'OpenCV Telea':30s} PSNR {t['psnr_hole']:6.2f}  per-image {t['psnr_hole_per_image_mean']:6.2f}  "
               f"roughness x{t['roughness_vs_truth']:.2f}", flush=True)
     result = {"checkpoint": str(ckpt), "n_per_kind": len(images), "image_size": size, "rows": rows,

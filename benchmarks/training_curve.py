@@ -85,6 +85,12 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{out} holds rows on {result['n']} digits; pass --n {result['n']} or another --out")
     images, labels = load_test_images(a.data_root, n=a.n)
     classifier = digit_classifier()
+    import sys
+
+    command = "python benchmarks/training_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result.setdefault("commands", [])
+    if command not in result["commands"]:
+        result["commands"].append(command)  # each run that added rows, in order
     for r in result["rows"]:  # rows of an earlier version were named "design" / "recommended"
         r["sampler"] = sampler_name(r["settings"], design=r["settings"] == DESIGN)
     samplers = {sampler_name(DESIGN, design=True): DESIGN}

@@ -108,6 +108,19 @@ def test_target_check_compares_against_the_right_rows(quality):
     # a run with K = 1 only (a sampler sweep) has no posterior-mean targets: a "mean" of one sample is no mean
     one = rows[:-1] + [_row("m: mean of 1 samples (50 steps, dc_repeats=1)", 10.4, gap_to_mmse_db=2.6)]
     assert not any("mean of" in k for k in quality.check_targets(one, "m", 50, 1, 1))
+    # with the ideal posterior sample among the references, issue 16's targets replace the identity >= 0.95 one
+    ideal = _row("ideal posterior sample (reference)", 13.0 - 3.0103, identity=0.9)
+    t = quality.check_targets(rows + [ideal], "m", 50, 1, 16)
+    assert "digit identity of single samples >= 0.95" not in t
+    assert t["single within 0.2 dB of the ideal posterior sample"]["threshold"] == pytest.approx(13.0 - 3.0103 - 0.2)
+    assert t["single within 0.2 dB of the ideal posterior sample"]["met"]  # 10.4 >= 9.79
+    assert t["identity >= the ideal posterior sample's"] == {"value": 0.96, "threshold": 0.9, "met": True, "ci95": None}
+    # the ideal mean of 16 on the means' own images: their MMSE (12.6 + 0.4) minus 10 log10(17/16)
+    thr = t["mean of 16 within 0.2 dB of the ideal mean of 16"]["threshold"]
+    assert thr == pytest.approx(13.0 - 10 * math.log10(17 / 16) - 0.2)
+    assert t["mean of 16 within 0.2 dB of the ideal mean of 16"]["met"]  # 12.6 >= 12.54
+    short = [dict(r, psnr_hole=12.5, gap_to_mmse_db=0.5) if "mean of 16" in r["method"] else r for r in rows] + [ideal]
+    assert not quality.check_targets(short, "m", 50, 1, 16)["mean of 16 within 0.2 dB of the ideal mean of 16"]["met"]
     rows[-1]["known_pixels_exact"] = False  # a mean of samples is the script's, not the sampler's output
     assert quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
     rows[-2]["known_pixels_exact"] = False
