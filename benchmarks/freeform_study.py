@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def main(argv=None) -> dict:
               "variants": {n: VARIANTS[n] for n in names},
               "hardware": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                            "torch": torch.__version__},
-              "command": "python benchmarks/freeform_study.py " + " ".join(argv or [])}
+              "command": "python benchmarks/freeform_study.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     (out / "study.json").write_text(json.dumps(result, indent=2, default=lambda x: None if isinstance(x, float)
                                                and math.isnan(x) else x))
     return result
