@@ -143,10 +143,10 @@ def main(argv=None) -> dict:
             continue
         g = torch.Generator().manual_seed(a.seed * 1000 + k)
         holes = torch.stack([random_hole(kind, size, (0.1, 0.5), g) for _ in range(len(images))])
-        telea = telea_inpaint(images, holes)
-        rows.append({"kind": kind, "method": "OpenCV Telea", **summary(telea, images, holes)})
+        telea = {"kind": kind, "method": "OpenCV Telea", **summary(telea_inpaint(images, holes), images, holes)}
         harmonic = (harmonic_fill(images, 1 - holes) * 255).round() / 255
-        rows.append({"kind": kind, "method": "harmonic fill", **summary(harmonic, images, holes)})
+        harmonic = {"kind": kind, "method": "harmonic fill", **summary(harmonic, images, holes)}
+        rows += [telea, harmonic]
         rows.append({"kind": kind, "method": "truth", "roughness_vs_truth": 1.0})
         for name in names:
             fills, sec = run_variant(model, images, holes, VARIANTS[name], a.seed)
@@ -160,13 +160,9 @@ def main(argv=None) -> dict:
             r = rows[-1]
             print(f"{kind:9s} {r['method']:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}"
                   f"\n{'':41s}{by_kind_text(r)}", flush=True)
-        n_extra = len([v for v in a.one_shot_t.split(",") if v.strip()])
-        t = rows[-len(names) - n_extra - 3]
-        hm = rows[-len(names) - n_extra - 2]
-        print(f"{kind:9s} {'harmonic fill':30s} PSNR {hm['psnr_hole']:6.2f}  per-image {hm['psnr_hole_per_image_mean']:6.2f}  "
-              f"roughness x{hm['roughness_vs_truth']:.2f}\n{'':41s}{by_kind_text(hm)}", flush=True)
-        print(f"{kind:9s} {'OpenCV Telea':30s} PSNR {t['psnr_hole']:6.2f}  per-image {t['psnr_hole_per_image_mean']:6.2f}  "
-              f"roughness x{t['roughness_vs_truth']:.2f}", flush=True)
+        for r in (harmonic, telea):
+            print(f"{kind:9s} {r['method']:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}  "
+                  f"roughness x{r['roughness_vs_truth']:.2f}\n{'':41s}{by_kind_text(r)}", flush=True)
     result = {"checkpoint": str(ckpt), "n_per_kind": len(images), "image_size": size, "rows": rows,
               "variants": {n: VARIANTS[n] for n in names},
               "hardware": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

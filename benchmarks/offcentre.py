@@ -29,13 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (the sibling benchmark: OpenCV fills, scoring)
 
-from inpaintlib import HoleMetrics, inpaint, load_mnist, load_model, pretrained  # noqa: E402
+from inpaintlib import inpaint, load_mnist, load_model, pretrained  # noqa: E402
 from inpaintlib.classifier import digit_classifier  # noqa: E402
 from inpaintlib.registry import RECOMMENDED  # noqa: E402
 
@@ -59,14 +58,13 @@ def opencv_fills(images: torch.Tensor, holes: torch.Tensor, method: str) -> torc
     return torch.cat([quality.opencv_fill(images[i:i + 1], holes[i:i + 1], method) for i in range(len(images))])
 
 
-def mse_per_image(fills, images, holes) -> torch.Tensor:
-    return (((fills - images) ** 2) * holes).flatten(1).sum(1), holes.flatten(1).sum(1)
+def squared_error_per_image(fills, images, holes) -> torch.Tensor:
+    return (((fills - images) ** 2) * holes).flatten(1).sum(1)
 
 
 def paired_gap(a, b, images, holes, resamples: int = 1000, seed: int = 0) -> dict:
     """Pooled PSNR of ``a`` minus that of ``b`` on the same images, with a bootstrap 95% interval."""
-    sa, n = mse_per_image(a, images, holes)
-    sb, _ = mse_per_image(b, images, holes)
+    sa, sb = squared_error_per_image(a, images, holes), squared_error_per_image(b, images, holes)
 
     def gap(idx):
         return 10 * math.log10(float(sb[idx].sum()) / float(sa[idx].sum()))
@@ -75,19 +73,6 @@ def paired_gap(a, b, images, holes, resamples: int = 1000, seed: int = 0) -> dic
     draws = sorted(gap(torch.randint(0, len(images), (len(images),), generator=g)) for _ in range(resamples))
     return {"gap_db": gap(torch.arange(len(images))), "ci95": [draws[int(0.025 * resamples)],
                                                               draws[int(0.975 * resamples) - 1]]}
-
-
-def score(name, fills, images, labels, holes, classifier, **extra) -> dict:
-    m = HoleMetrics()
-    m.update(fills, images, holes)
-    s = m.summary()
-    row = {"method": name, "n_images": len(images), "psnr_hole": s["psnr_hole"], "psnr_hole_ci95": s["psnr_hole_ci95"],
-           "l1_hole": s["l1_hole"], "psnr_hole_per_image_mean": s["psnr_hole_per_image_mean"],
-           "digit_identity": quality.accuracy(classifier, fills, labels, "cpu"),
-           "known_pixels_exact": bool(torch.equal(fills * (1 - holes), images * (1 - holes))), **extra}
-    print(f"{name:44s} PSNR {row['psnr_hole']:6.2f} dB ({row['psnr_hole_ci95'][0]:.2f} to "
-          f"{row['psnr_hole_ci95'][1]:.2f})  identity {row['digit_identity']:.3f}", flush=True)
-    return row
 
 
 def main(argv=None) -> dict:
@@ -113,8 +98,8 @@ def main(argv=None) -> dict:
     classifier = digit_classifier("cpu")
     t0 = time.perf_counter()
     telea = opencv_fills(images, holes, "telea")
-    rows = [score("OpenCV telea", telea, images, labels, holes, classifier),
-            score("OpenCV ns", opencv_fills(images, holes, "ns"), images, labels, holes, classifier)]
+    rows = [quality.score("OpenCV telea", telea, images, labels, holes, classifier, "cpu"),
+            quality.score("OpenCV ns", opencv_fills(images, holes, "ns"), images, labels, holes, classifier, "cpu")]
     targets = {}
     for spec in a.ckpt or ["mnist-mask", "mnist"]:
         name, _, path = spec.partition("=")
@@ -128,7 +113,8 @@ def main(argv=None) -> dict:
         seconds = time.perf_counter() - t1
         label = f"{name}: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items())
         gap = paired_gap(fills, telea, images, holes)
-        rows.append(score(label, fills, images, labels, holes, classifier, checkpoint=str(path), settings=settings,
+        rows.append(quality.score(label, fills, images, labels, holes, classifier, "cpu", checkpoint=str(path),
+                                  settings=settings,
                           seconds_per_image=seconds / len(images), gap_to_telea_db=gap["gap_db"],
                           gap_to_telea_ci95=gap["ci95"]))
         targets[name] = {"target": f"PSNR_hole >= OpenCV Telea + {a.target_db:g} dB", "value_db": gap["gap_db"],
@@ -156,5 +142,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -85,8 +86,6 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{out} holds rows on {result['n']} digits; pass --n {result['n']} or another --out")
     images, labels = load_test_images(a.data_root, n=a.n)
     classifier = digit_classifier()
-    import sys
-
     command = "python benchmarks/training_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result.setdefault("commands", [])
     if command not in result["commands"]:

@@ -181,6 +181,34 @@ def read_state(path, kind: str, map_location="cpu", legacy_history: Callable[[],
     return ckpt
 
 
+def warm_restart_state(ckpt: dict, src, *, kind: str, train_config: dict, model_config: dict | None = None,
+                       world_size: int = 1) -> dict:
+    """A resumable training state that starts from the EMA weights of ``ckpt`` (a shipped, weights-only
+    checkpoint read from ``src``), with ``train_config`` (needs ``lr`` and ``seed``) as its settings.
+
+    A warm restart, not a resume: raw and EMA weights both start from the EMA (cast to fp32), Adam
+    starts with empty moments (its bias correction scales the first steps), the noise generator is
+    reseeded from (seed, step); the step count goes on from ckpt's, and the batch order depends only on
+    (seed, epoch). ``model_config`` defaults to ckpt's."""
+    if "ema" not in ckpt:
+        raise ValueError(f"{str(src)!r} holds no EMA weights to start from")
+    step = int(ckpt["step"])
+    seed = int(train_config["seed"])
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
+    optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values() if v.is_floating_point()],
+                                 lr=train_config["lr"], foreach=True)
+    noise_gen = torch.Generator().manual_seed(seed + 1 + 7919 * step)
+    torch.manual_seed(seed + step)
+    return {"format": FORMAT, "version": SCHEMA_VERSION, "kind": kind,
+            "model_config": ckpt["model_config"] if model_config is None else model_config,
+            "train_config": train_config, "world_size": world_size, "step": step,
+            "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
+            "optimizer": optimizer.state_dict(), "train_seconds": ckpt.get("train_seconds"),
+            "warm_restart": {"from": str(src), "step": step},
+            "rng": {"ranks": [{"torch": torch.get_rng_state(), "noise": noise_gen.get_state()}]},
+            "history": history_tensor([])}
+
+
 # ----------------------------------------------------------------------------------------------
 # the loop
 

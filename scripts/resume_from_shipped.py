@@ -23,36 +23,21 @@ import argparse
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import torch
 
-from inpaintlib.checkpoint import FORMAT, atomic_save, load_checkpoint
+from inpaintlib.checkpoint import atomic_save, load_checkpoint
 from inpaintlib.registry import pretrained
 from inpaintlib.mnist.recipe import TrainConfig
-from inpaintlib.trainer import SCHEMA_VERSION, history_tensor
+from inpaintlib.trainer import warm_restart_state
 
 
-def warm_state(src, step: int | None = None) -> dict:
+def warm_state(src) -> dict:
     """A resumable training state built from a shipped (EMA-only) MNIST checkpoint."""
     ckpt = load_checkpoint(src, kind="mnist")
-    if "ema" not in ckpt:
-        raise ValueError(f"{str(src)!r} holds no EMA weights to start from")
     tc = dict(ckpt["train_config"])
     world_size = tc.pop("world_size", 1)
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in tc.items() if k in known})
-    step = int(ckpt["step"] if step is None else step)
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
-    optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values()
-                                  if v.is_floating_point()], lr=cfg.lr)
-    noise_gen = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
-    torch.manual_seed(cfg.seed + step)
-    return {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "mnist", "model_config": ckpt["model_config"],
-            "train_config": asdict(cfg), "world_size": world_size, "step": step,
-            "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
-            "optimizer": optimizer.state_dict(), "train_seconds": ckpt.get("train_seconds"),
-            "warm_restart": {"from": str(src), "step": step},
-            "rng": {"ranks": [{"torch": torch.get_rng_state(), "noise": noise_gen.get_state()}]},
-            "history": history_tensor([])}
+    return warm_restart_state(ckpt, src, kind="mnist", train_config=asdict(cfg), world_size=world_size)
 
 
 def main(argv=None) -> Path:

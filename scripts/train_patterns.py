@@ -34,7 +34,7 @@ from inpaintlib.registry import load_model  # noqa: E402
 from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
 from inpaintlib.freeform.recipe import InpaintingTrainConfig  # noqa: E402
 from inpaintlib.freeform.model import FreeformConfig, freeform_config  # noqa: E402
-from inpaintlib.trainer import SCHEMA_VERSION, history_tensor  # noqa: E402
+from inpaintlib.trainer import warm_restart_state  # noqa: E402
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
 from inpaintlib.utils import save_panel  # noqa: E402
 
@@ -51,35 +51,18 @@ def ship(checkpoint: Path, target: Path) -> Path:
 def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_config: dict | None = None) -> dict:
     """A resumable checkpoint at ``ckpt_path`` that starts from the EMA weights of ``src`` (a shipped,
     weights-only file) and carries ``cfg`` as its training configuration, so ``train_inpainting(...,
-    resume=True)`` with the same arguments continues from it.
-
-    A warm restart, not a resume: raw and EMA weights both start from src's EMA (in fp32), Adam's
-    moments start empty, the noise stream is reseeded from (seed, step); the step count goes on from
-    src's, so the batch order is the one an uninterrupted run on ``cfg.dataset_path`` would have.
-    ``model_config`` (default: src's) may differ from src's only in ``base`` (the same weights, a new
-    reading of the hole: ``FreeformConfig.base``)."""
+    resume=True)`` with the same arguments continues from it (a warm restart:
+    ``inpaintlib.trainer.warm_restart_state``). ``model_config`` (default: src's) may differ from src's
+    only in ``base`` (the same weights, a new reading of the hole: ``FreeformConfig.base``)."""
     from dataclasses import asdict
 
     ckpt = load_checkpoint(src, kind="freeform")
-    if "ema" not in ckpt:
-        raise ValueError(f"--init_from {str(src)!r} holds no EMA weights to start from")
     saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults
     model_config = dict(saved if model_config is None else model_config)
     differ = sorted(k for k in set(model_config) | set(saved) if k != "base" and model_config.get(k) != saved.get(k))
     if differ:
         raise ValueError(f"--init_from {str(src)!r}: its network differs from the one asked for in {differ}")
-    step = int(ckpt["step"])
-    weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
-    optimizer = torch.optim.Adam([torch.nn.Parameter(v.clone()) for v in weights.values() if v.is_floating_point()],
-                                 lr=cfg.lr, foreach=True)
-    noise = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * step)
-    torch.manual_seed(cfg.seed + step)
-    state = {"format": FORMAT, "version": SCHEMA_VERSION, "kind": "freeform", "model_config": model_config,
-             "train_config": asdict(cfg), "world_size": 1, "step": step, "model": weights,
-             "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": optimizer.state_dict(),
-             "train_seconds": ckpt.get("train_seconds"), "warm_restart": {"from": str(src), "step": step},
-             "rng": {"ranks": [{"torch": torch.get_rng_state(), "noise": noise.get_state()}]},
-             "history": history_tensor([])}
+    state = warm_restart_state(ckpt, src, kind="freeform", train_config=asdict(cfg), model_config=model_config)
     atomic_save(state, ckpt_path)
     return state
 
