@@ -1,7 +1,7 @@
 """Off-centre holes on MNIST: each test digit gets its own 10x10 box away from the centre.
 
     python benchmarks/offcentre.py                                   # shipped mnist-mask and mnist, 1,000 digits
-    python benchmarks/offcentre.py --ckpt mnist-mask=runs/mnist_cond_mask/step3250_ema.pt --n 1000
+    python benchmarks/offcentre.py --ckpt mnist-mask=runs/mnist_cond_mask/step4000_ema.pt --n 1000
 
 The design's models are judged on the 12x12 centre hole (``benchmarks/quality.py``); the mask-conditioned
 model was trained on random boxes too (``train_holes="mixed"``), and issue 16 asks that it beat OpenCV

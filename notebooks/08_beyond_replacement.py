@@ -531,6 +531,6 @@ plt.show()
 #   the ideal's (met). FPS-SMC's labels come closer to p(label | observed) as the particles grow (TV 0.418, 0.323,
 #   0.277 at K = 2, 4, 8) and closer than replacement's (0.431) at every K, but not closer than guidance's
 #   (0.153): **missed by 0.124** at K = 8. The mask-conditioned model at step 2,000: 10.06 dB, 89%, TV 0.144
-#   (the step-3,250 weights now shipped: 10.29 dB and 91% on the same digits, `benchmarks/results/quality_mask_cpu.json`).
+#   (the step-4,000 weights now shipped: 10.39 dB and 91% on the same digits, `benchmarks/results/quality_mask_cpu.json`).
 # * Read the fast-mode tables and plots of sections 3 and 4 with care: they come from a handful of digits and few
 #   steps. Section 5's numbers are the benchmark's, with their commands in `docs/quality.md`.
