@@ -360,8 +360,8 @@ plt.show()
 # %% [markdown]
 # (In brackets after a posterior-mean gap: the gap a perfect posterior sampler would have. The 95% interval
 # is a bootstrap over the digits, `HoleMetrics.psnr_interval`: on a few hundred digits a pooled PSNR moves
-# by a few tenths of a dB with the choice of digits, so read differences smaller than that with care.) The README's
-# "How good is it" section discusses these numbers; the model cards in `inpaintlib/weights/` carry each
+# by a few tenths of a dB with the choice of digits, so read differences smaller than that with care.) `docs/quality.md`
+# discusses these numbers; the model cards in `inpaintlib/weights/` carry each
 # model's rows.
 #
 # ## Quality against training step

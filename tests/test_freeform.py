@@ -325,6 +325,23 @@ def test_inpaint_image_end_to_end_keeps_known_pixels_bit_for_bit(trained, tmp_pa
     assert np.array_equal(np.asarray(again)[~keep], after[~keep])
 
 
+def test_inpaint_image_mean_of_averages_the_samples_of_consecutive_seeds(trained, tmp_path):
+    root, result = trained
+    image, mask = _photo_and_mask(root)
+    image.save(tmp_path / "image.png")
+    mask.save(tmp_path / "mask.png")
+    keep = np.asarray(mask.resize((75, 41), Image.Resampling.NEAREST)) >= 128
+    run = lambda **kw: np.asarray(inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", result.checkpoint,
+                                                num_denoising_steps=3, save_result=None, dc_repeats=1, **kw),
+                                  dtype=np.float64)
+    one, two = run(seed=5, mean_of=1), run(seed=6, mean_of=1)
+    both = run(seed=5, mean_of=2)
+    assert np.abs(one - two)[~keep].mean() > 5  # the two samples differ ...
+    # ... and mean_of=2 is their average (up to 8-bit rounding and the bicubic resize's clipping)
+    assert np.abs(both - (one + two) / 2)[~keep].mean() < 1.0
+    assert np.array_equal(both[keep], np.asarray(image, dtype=np.float64)[keep])
+
+
 def test_inpaint_image_refuses_bad_arguments_and_never_overwrites_inputs(trained, tmp_path):
     root, result = trained
     image, mask = _photo_and_mask(root)
@@ -341,6 +358,9 @@ def test_inpaint_image_refuses_bad_arguments_and_never_overwrites_inputs(trained
     with pytest.raises(ValueError, match="dc_repeats"):
         inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", result.checkpoint, 2, save_result=None,
                       dc_repeats=0)
+    with pytest.raises(ValueError, match="mean_of"):
+        inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", result.checkpoint, 2, save_result=None,
+                      mean_of=0)
     with pytest.raises(FileNotFoundError, match="nothere.png"):
         inpaint_image(tmp_path / "image.png", tmp_path / "nothere.png", result.checkpoint, 2, save_result=None)
     with pytest.raises(FileNotFoundError, match="nope"):
@@ -439,3 +459,22 @@ def test_base_harmonic_predicts_the_residual_and_reads_out_the_images_target():
     with pytest.raises(ValueError, match="base"):
         FreeformConfig(base="telea")
     assert FreeformConfig.from_dict({k: v for k, v in FreeformConfig().to_dict().items() if k != "base"}).base == "none"
+
+
+def test_compare_with_telea_scores_the_model_as_inpaint_image_fills_and_both_classical_fills(trained):
+    from inpaintlib.freeform import compare_with_telea
+
+    root, result = trained
+    model = load_model(result.checkpoint, device="cpu")
+    flat = torch.rand(3, 3, 1, 1, generator=torch.Generator().manual_seed(0)).expand(3, 3, 32, 32).clone()
+    flat = (flat * 255).round() / 255  # flat colours, on 8-bit levels
+    one = compare_with_telea(model, flat, ("rectangle",), steps=2, dc_repeats=1, mean_of=1)["rectangle"]
+    two = compare_with_telea(model, flat, ("rectangle",), steps=2, dc_repeats=1, mean_of=2)["rectangle"]
+    gt, hole, ours, telea, harmonic = one["samples"]
+    assert gt.shape == ours.shape == telea.shape == harmonic.shape == (3, 3, 32, 32) and hole.shape == (3, 1, 32, 32)
+    assert torch.equal(ours * (1 - hole), gt.mul(255).round().div(255) * (1 - hole))  # known pixels kept
+    # a flat colour is harmonic: the harmonic fill restores it, unlike this 4-step model; the baselines
+    # do not depend on the model's sampler settings
+    assert one["harmonic"]["psnr_hole"] > 40 > one["model"]["psnr_hole"]
+    assert one["harmonic"] == two["harmonic"] and one["telea"] == two["telea"]
+    assert not torch.equal(two["samples"][2], ours)  # mean_of=2 averages a second sample in

@@ -16,7 +16,7 @@ def test_warm_start_continues_the_shipped_weights_with_new_settings_and_refuses_
     make_patterns(tmp_path / "train", 4, 64, seed=0)
     ckpt = tmp_path / "checkpoint.pt"
     step0 = int(shipped["step"])
-    args = dict(num_epochs=10000, batch_size=2, lr=1e-4, image_size=64, save_every_n_epochs=1,
+    args = dict(num_epochs=10 ** 6, batch_size=2, lr=1e-4, image_size=64, save_every_n_epochs=1,
                 max_steps=step0 + 2, seed=0, ema_decay=0.999)
     cfg = InpaintingTrainConfig(str(tmp_path / "train"), args["num_epochs"], args["batch_size"], args["lr"],
                                 args["image_size"], 1, args["max_steps"], args["seed"], args["ema_decay"])
@@ -24,13 +24,14 @@ def test_warm_start_continues_the_shipped_weights_with_new_settings_and_refuses_
     assert state["step"] == step0 and state["warm_restart"]["step"] == step0
     for k, v in shipped["ema"].items():  # raw and EMA weights both start from the shipped EMA, in fp32
         assert torch.equal(state["model"][k], v.float()) and torch.equal(state["ema"][k], v.float())
-    result = train_inpainting(tmp_path / "train", ckpt, preset="small", resume=True, progress=False, **args)
+    network = shipped["model_config"]  # the shipped network, whatever its base
+    result = train_inpainting(tmp_path / "train", ckpt, preset=network, resume=True, progress=False, **args)
     assert result.step == step0 + 2 and len(result.history) == 2
     trained = load_checkpoint(ckpt, kind="freeform")
     assert any(not torch.equal(trained["ema"][k], v.float()) for k, v in shipped["ema"].items())
     # the warm start carries its settings: a resume with another learning rate is refused, by name
     with pytest.raises(ValueError, match="lr"):
-        train_inpainting(tmp_path / "train", ckpt, preset="small", resume=True, progress=False,
+        train_inpainting(tmp_path / "train", ckpt, preset=network, resume=True, progress=False,
                          **{**args, "lr": 3e-4, "max_steps": step0 + 3})
     with pytest.raises(ValueError, match="no EMA weights"):
         bare = {k: v for k, v in shipped.items() if k != "ema"}
@@ -43,9 +44,10 @@ def test_warm_start_may_change_only_the_base_of_the_network(tmp_path):
 
     script = load_script("scripts/train_patterns.py", "train_patterns_script")
     cfg = InpaintingTrainConfig(str(tmp_path / "train"), 10, 2, 3e-4, 64, 1, None, 0, 0.995)
-    harmonic = freeform_config("small", image_size=64, base="harmonic").to_dict()
-    state = script.warm_start(pretrained("patterns"), tmp_path / "a.pt", cfg, harmonic)
-    assert state["model_config"]["base"] == "harmonic"
+    for base in ("harmonic", "none"):  # either way from the shipped file, whichever base it has
+        other = freeform_config("small", image_size=64, base=base).to_dict()
+        state = script.warm_start(pretrained("patterns"), tmp_path / f"a_{base}.pt", cfg, other)
+        assert state["model_config"]["base"] == base
     wider = freeform_config("small", image_size=64, widths=(16, 32, 64, 128, 128, 48)).to_dict()
     with pytest.raises(ValueError, match="widths"):
         script.warm_start(pretrained("patterns"), tmp_path / "b.pt", cfg, wider)

@@ -7,6 +7,11 @@ import torch.nn.functional as F
 
 from ..masks import MASK_KINDS
 
+# how inpaint_image samples by default, and so how compare_with_telea scores the model (the reasons, with
+# figures, are in inpaint_image's docstring)
+DC_REPEATS = 3  # visits per DDIM step
+MEAN_OF = 4  # samples averaged into one fill
+
 
 def telea_inpaint(images01: torch.Tensor, hole: torch.Tensor, radius: int = 3) -> torch.Tensor:
     """OpenCV's Telea inpainting (``cv2.INPAINT_TELEA``, Telea 2004) of (B, 3, H, W) [0, 1] images
@@ -65,36 +70,41 @@ def harmonic_fill(images: torch.Tensor, keep: torch.Tensor, sweeps: int = 100) -
 
 @torch.no_grad()
 def compare_with_telea(model, images01: torch.Tensor, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5), steps: int = 50,
-                       seed: int = 0, batch_size: int = 32) -> dict:
-    """Hole-only PSNR and L1 (``evaluate.HoleMetrics``) of the model and of Telea, per mask kind,
-    on the same images and the same holes.
+                       seed: int = 0, batch_size: int = 32, dc_repeats: int | None = None,
+                       mean_of: int | None = None) -> dict:
+    """Hole-only PSNR and L1 (``evaluate.HoleMetrics``) of the model and of the two classical fills,
+    OpenCV Telea and ``harmonic_fill``, per mask kind, on the same images and the same holes.
 
     For each kind every image gets one hole of that kind (``random_hole``, seeded by ``seed``);
-    the model fills it with the guide's DDIM (``known="clean"``, ``steps`` steps); both results
-    are rounded to uint8 levels, as saved images are. Returns
-    {kind: {"model": summary, "telea": summary, "samples": (gt, hole, model, telea)}} where a
-    summary is ``HoleMetrics.summary()`` and the samples are the first 8 images, for plotting."""
+    the model fills it as ``inpaint_image`` does (``known="clean"``, start from noise in the hole,
+    ``steps`` DDIM steps, ``dc_repeats`` visits per step, the mean of ``mean_of`` samples; None:
+    ``inpaint_image``'s defaults); every result is rounded to uint8 levels, as saved images are.
+    Returns {kind: {"model": summary, "telea": summary, "harmonic": summary, "samples": (gt, hole,
+    model, telea, harmonic)}} where a summary is ``HoleMetrics.summary()`` and the samples are the
+    first 8 images, for plotting."""
     from ..metrics import HoleMetrics
     from ..samplers import inpaint
     from ..masks import random_hole
 
+    dc_repeats = DC_REPEATS if dc_repeats is None else dc_repeats
+    mean_of = MEAN_OF if mean_of is None else mean_of
     device = next(model.parameters()).device
     size = images01.shape[-1]
     results = {}
     for k, kind in enumerate(mask_kinds):
         generator = torch.Generator().manual_seed(seed * 1000 + k)
         holes = torch.stack([random_hole(kind, size, coverage, generator) for _ in range(len(images01))])
-        scores = {"model": HoleMetrics(), "telea": HoleMetrics()}
+        scores = {"model": HoleMetrics(), "telea": HoleMetrics(), "harmonic": HoleMetrics()}
         samples = None
         for start in range(0, len(images01), batch_size):
             gt, hole = images01[start:start + batch_size], holes[start:start + batch_size]
-            ours = inpaint(model, gt.to(device), hole.to(device), steps=steps, init_from_y=False, known="clean",
-                           seed=seed + start).cpu()
-            ours = (ours * 255.0).round() / 255.0
-            theirs = telea_inpaint(gt, hole)
-            scores["model"].update(ours, gt, hole)
-            scores["telea"].update(theirs, gt, hole)
+            ours = sum(inpaint(model, gt.to(device), hole.to(device), steps=steps, init_from_y=False, known="clean",
+                               seed=seed + start + j, dc_repeats=dc_repeats).cpu() for j in range(mean_of)) / mean_of
+            fills = {"model": ours, "telea": telea_inpaint(gt, hole), "harmonic": harmonic_fill(gt, 1 - hole)}
+            fills = {name: (f * 255.0).round() / 255.0 for name, f in fills.items()}
+            for name, f in fills.items():
+                scores[name].update(f, gt, hole)
             if samples is None:
-                samples = (gt[:8], hole[:8], ours[:8], theirs[:8])
-        results[kind] = {"model": scores["model"].summary(), "telea": scores["telea"].summary(), "samples": samples}
+                samples = (gt[:8], hole[:8], fills["model"][:8], fills["telea"][:8], fills["harmonic"][:8])
+        results[kind] = {**{name: m.summary() for name, m in scores.items()}, "samples": samples}
     return results
