@@ -13,6 +13,18 @@ DC_REPEATS = 3  # visits per DDIM step
 MEAN_OF = 4  # samples averaged into one fill
 
 
+def model_fill(model, images01: torch.Tensor, hole: torch.Tensor, steps: int, *, seed: int = 0, eta: float = 0.0,
+               dc_repeats: int = DC_REPEATS, mean_of: int = MEAN_OF) -> torch.Tensor:
+    """The free-form model's fill, as ``inpaint_image`` and ``compare_with_telea`` make it: the guide's
+    DDIM (``known="clean"``, start from noise in the hole) with ``dc_repeats`` visits per step, run
+    ``mean_of`` times from seeds ``seed``, ``seed + 1``, ... and averaged. images01 (B, 3, S, S) in
+    [0, 1] and hole (B, 1, S, S) on the model's device; returns (B, 3, S, S) in [0, 1]."""
+    from ..samplers import inpaint
+
+    return sum(inpaint(model, images01, hole, steps=steps, eta=eta, init_from_y=False, known="clean", seed=seed + j,
+                       dc_repeats=dc_repeats) for j in range(mean_of)) / mean_of
+
+
 def telea_inpaint(images01: torch.Tensor, hole: torch.Tensor, radius: int = 3) -> torch.Tensor:
     """OpenCV's Telea inpainting (``cv2.INPAINT_TELEA``, Telea 2004) of (B, 3, H, W) [0, 1] images
     where ``hole`` (B, 1, H, W) is 1; returns (B, 3, H, W) in [0, 1] (uint8 levels)."""
@@ -83,7 +95,6 @@ def compare_with_telea(model, images01: torch.Tensor, mask_kinds=MASK_KINDS, cov
     model, telea, harmonic)}} where a summary is ``HoleMetrics.summary()`` and the samples are the
     first 8 images, for plotting."""
     from ..metrics import HoleMetrics
-    from ..samplers import inpaint
     from ..masks import random_hole
 
     dc_repeats = DC_REPEATS if dc_repeats is None else dc_repeats
@@ -98,8 +109,8 @@ def compare_with_telea(model, images01: torch.Tensor, mask_kinds=MASK_KINDS, cov
         samples = None
         for start in range(0, len(images01), batch_size):
             gt, hole = images01[start:start + batch_size], holes[start:start + batch_size]
-            ours = sum(inpaint(model, gt.to(device), hole.to(device), steps=steps, init_from_y=False, known="clean",
-                               seed=seed + start + j, dc_repeats=dc_repeats).cpu() for j in range(mean_of)) / mean_of
+            ours = model_fill(model, gt.to(device), hole.to(device), steps, seed=seed + start, dc_repeats=dc_repeats,
+                              mean_of=mean_of).cpu()
             fills = {"model": ours, "telea": telea_inpaint(gt, hole), "harmonic": harmonic_fill(gt, 1 - hole)}
             fills = {name: (f * 255.0).round() / 255.0 for name, f in fills.items()}
             for name, f in fills.items():

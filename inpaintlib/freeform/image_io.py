@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .baseline import DC_REPEATS, MEAN_OF
+from .baseline import DC_REPEATS, MEAN_OF, model_fill
 from .model import InpaintingUNET, load_freeform_model
 from .recipe import checkpoint_file
 
@@ -111,8 +111,6 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     import numpy as np
     from PIL import Image
 
-    from ..samplers import inpaint
-
     if isinstance(num_denoising_steps, bool) or not isinstance(num_denoising_steps, int) or num_denoising_steps < 1:
         raise ValueError(f"num_denoising_steps must be an int >= 1, got {num_denoising_steps!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -149,9 +147,8 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
         hole_t = torch.from_numpy(hole).float()[None, None]
         small = F.interpolate(image01 * (1.0 - hole_t), size=(S, S), mode="area")  # hole zeroed: no leak
         hole_small = (F.interpolate(hole_t, size=(S, S), mode="area") > 0).float()  # any hole pixel inside
-        filled = sum(inpaint(model, small.to(dev), hole_small.to(dev), steps=num_denoising_steps, eta=float(eta),
-                             init_from_y=False, known="clean", seed=seed + j, dc_repeats=dc_repeats)
-                     for j in range(mean_of)) / mean_of
+        filled = model_fill(model, small.to(dev), hole_small.to(dev), num_denoising_steps, seed=seed, eta=float(eta),
+                            dc_repeats=dc_repeats, mean_of=mean_of)
         filled = (filled[0].permute(1, 2, 0).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
         filled = np.asarray(Image.fromarray(filled).resize((W, H), Image.Resampling.BICUBIC))
         result[hole] = filled[hole]  # known pixels stay the input's own
