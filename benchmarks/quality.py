@@ -439,9 +439,6 @@ def main(argv=None):
     ladder = [parse_sampler_spec(spec) for spec in a.sampler]
     dc_list = [int(v) for v in a.dc_repeats.split(",")]
     k_list = sorted(int(v) for v in a.posterior_k.split(","))
-    if a.no_references and grid:
-        raise ValueError("--no_references runs --sampler rows only: leave out --steps (the grid's posterior means "
-                         "need the references)")
     if a.label_samples < 0 or a.label_samples == 1:
         raise ValueError(f"--label_samples must be 0 (off) or at least 2, got {a.label_samples}")
     for spec in a.ckpt:
@@ -526,7 +523,7 @@ def main(argv=None):
                 row = score(f"{name}: {sampler_label(steps, rep, a.guidance)}", outs, dimages, dlabels, hole,
                             classifier, device, nfe_per_image=steps * rep, seconds=seconds,
                             images_per_second=n_diff / seconds, guidance=a.guidance)
-                row["gap_to_mmse_db"] = mmse["psnr_hole"] - row["psnr_hole"]
+                row["gap_to_mmse_db"] = None if a.no_references else mmse["psnr_hole"] - row["psnr_hole"]
                 rows.append(row)
         if ladder:
             ratio = backward_cost(model)
@@ -548,9 +545,13 @@ def main(argv=None):
                                                      a.posterior_dc_repeats, seed=1000 * k, batch=a.batch, device=device,
                                                      guidance=a.guidance))
             pimages, plabels = dimages[:n_post], dlabels[:n_post]
-            mmse_post, knn_post = HoleMetrics(), HoleMetrics()
-            mmse_post.update(outputs["regression U-Net (MMSE reference)"][:n_post], pimages, hole)
-            knn_post.update(outputs["nearest neighbours k=10"][:n_post], pimages, hole)
+            if a.no_references:  # --merge fills these in from a run with the references on the same images
+                mmse_same = knn_same = None
+            else:
+                mmse_post, knn_post = HoleMetrics(), HoleMetrics()
+                mmse_post.update(outputs["regression U-Net (MMSE reference)"][:n_post], pimages, hole)
+                knn_post.update(outputs["nearest neighbours k=10"][:n_post], pimages, hole)
+                mmse_same, knn_same = mmse_post.summary()["psnr_hole"], knn_post.summary()["psnr_hole"]
             for K in k_list:
                 # the mean of K equal values need not equal that value in floating point: keep the known pixels exact
                 mean = torch.where(hole.bool(), torch.stack(samples[:K]).mean(0), pimages)
@@ -558,17 +559,17 @@ def main(argv=None):
                             mean, pimages, plabels, hole, classifier, device,
                             nfe_per_image=a.posterior_steps * a.posterior_dc_repeats * K, guidance=a.guidance)
                 # the gap is taken on the same images (the posterior rows may use fewer)
-                row["gap_to_mmse_db"] = mmse_post.summary()["psnr_hole"] - row["psnr_hole"]
+                row["gap_to_mmse_db"] = None if mmse_same is None else mmse_same - row["psnr_hole"]
                 row["ideal_gap_db"] = 10 * math.log10(1 + 1 / K)  # a perfect posterior sampler's gap
-                row["knn10_psnr_same_images"] = knn_post.summary()["psnr_hole"]
+                row["knn10_psnr_same_images"] = knn_same
                 rows.append(row)
             stack = torch.stack(samples)
-            figures[name] = str(save_panel(
+            figures[target_key(name, a.guidance)] = str(save_panel(
                 [pimages[:8] * (1 - hole) + 0.5 * hole, stack[0, :8], stack.mean(0)[:8], (stack.std(0)[:8] * 4).clamp(0, 1),
-                 pimages[:8]], out / f"uncertainty_{name}.png",
+                 pimages[:8]], out / f"uncertainty_{name}{f'-guidance{a.guidance:g}' if a.guidance else ''}.png",
                 row_titles=["masked", "one sample", f"mean of {len(samples)}", "std x4", "ground truth"],
                 title=f"{name}: posterior samples and per-pixel uncertainty"))
-            if (a.posterior_steps, a.posterior_dc_repeats) in kept:
+            if (a.posterior_steps, a.posterior_dc_repeats) in kept and not a.no_references:
                 targets[target_key(name, a.guidance)] = check_targets(rows, name, a.posterior_steps, a.posterior_dc_repeats,
                                                                       k_list[-1], a.guidance)
 
@@ -604,6 +605,29 @@ def same_rows(a: list, b: list, rel: float = 1e-6) -> bool:
     return len(a) == len(b) and all(x.keys() == y.keys() and all(same(x[k], y[k]) for k in x) for x, y in zip(a, b))
 
 
+def posterior_references(runs: list, paths) -> tuple:
+    """The MMSE reference's and the mean of ten neighbours' pooled PSNR on the posterior-mean images of
+    runs that have the references: read off their mean-of-K rows (each stores both on its own images)."""
+    for run in runs:
+        for r in run["rows"]:
+            if ": mean of " in r["method"] and r.get("gap_to_mmse_db") is not None:
+                return r["psnr_hole"] + r["gap_to_mmse_db"], r["knn10_psnr_same_images"]
+    raise ValueError(f"--merge: a --no_references run has posterior means, but none of {paths} with the "
+                     f"references has any (the MMSE reference on those images is unknown): run the references "
+                     f"with --steps and --n_posterior")
+
+
+def merged_figures(runs: list) -> dict:
+    """The runs' uncertainty figures, one per model and guidance weight; two runs of one name and weight
+    cannot be joined into one table (their rows would share names too)."""
+    figures = {}
+    for run in runs:
+        for key, path in run["figures"].items():
+            if figures.setdefault(key, path) != path:
+                raise ValueError(f"--merge: two runs made the figure of {key!r} ({figures[key]} and {path})")
+    return figures
+
+
 def merge(paths: list, out: Path) -> dict:
     """Join runs made on the same images with the same references (say, one checkpoint per process)."""
     runs = [json.loads(Path(q).read_text()) for q in paths]
@@ -625,6 +649,16 @@ def merge(paths: list, out: Path) -> dict:
     for r in rows:  # a --no_references run's rows get their gap here, on the same images
         if r.get("gap_to_mmse_db") is None and "nfe_per_image" in r and ": mean of " not in r["method"]:
             r["gap_to_mmse_db"] = mmse - r["psnr_hole"]
+    open_means = [r for run in runs if run.get("no_references") for r in run["rows"] if ": mean of " in r["method"]]
+    if open_means:  # posterior means made without references: the MMSE and kNN figures on their images
+        for run in runs:
+            if run.get("no_references") and any(": mean of " in r["method"] for r in run["rows"]) \
+                    and run["n_posterior"] != first["n_posterior"]:
+                raise ValueError(f"--merge: a --no_references run's posterior means are on {run['n_posterior']} "
+                                 f"images, the references' on {first['n_posterior']}")
+        mmse_same, knn_same = posterior_references(with_refs, paths)
+        for r in open_means:
+            r["gap_to_mmse_db"], r["knn10_psnr_same_images"] = mmse_same - r["psnr_hole"], knn_same
     # one cost of a backward per model for the whole table: the mean of the runs' measurements
     measured = {}
     for run in runs:
@@ -638,6 +672,10 @@ def merge(paths: list, out: Path) -> dict:
     for run in runs:
         for name in dict.fromkeys(r["method"].split(": ")[0] for r in run["rows"] if r.get("sampler")):
             run["targets"].setdefault(f"{name} ladder", {})
+        if run.get("no_references"):  # its grid's targets, keyed by model and guidance as a full run keys them
+            for r in run["rows"]:
+                if ": mean of " in r["method"]:
+                    run["targets"].setdefault(target_key(r["method"].split(": ")[0], r.get("guidance") or 0.0), {})
     for key in (k for run in runs for k in run["targets"]):  # recomputed: the check may be newer than a run
         if key.endswith(" ladder"):
             targets[key] = ladder_targets(rows, key[:-len(" ladder")])
@@ -650,7 +688,7 @@ def merge(paths: list, out: Path) -> dict:
         k_max, steps, dc = max((int(m[1]), int(m[2]), int(m[3])) for m in mean_rows if m)
         targets[key] = check_targets(rows, name, steps, dc, k_max, guidance)
     result = {**first, "rows": rows, "targets": targets,
-              "figures": {k: v for run in runs for k, v in run["figures"].items()},
+              "figures": merged_figures(runs),
               "backward_cost_in_forwards": costs, "backward_cost_measurements": measured,
               "seconds": max(run["seconds"] for run in runs),
               "command": " ; ".join(run["command"] for run in runs) + " ; python benchmarks/quality.py --merge "

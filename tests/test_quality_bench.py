@@ -325,7 +325,37 @@ def test_quality_script_runs_the_ladder_with_label_sets(quality, tiny_run, mnist
     assert not refs_only["no_references"]
     with pytest.raises(ValueError, match="none of"):
         quality.main(["--merge", str(tmp_path / "alone" / "quality.json")])
-    with pytest.raises(ValueError, match="--no_references runs --sampler rows only"):
-        quality.main([*args[:-1], str(tmp_path / "x"), "--no_references", "--steps", "2"])
+    # the grid's posterior means without references, merged with a run that has them on the same images: the
+    # same network under another name, so that its rows must come out equal to the full run's
+    grid = [*args[2:18], "--steps", "2", "--dc_repeats", "1", "--posterior_k", "1,2", "--posterior_steps", "2",
+            "--posterior_dc_repeats", "1", "--n_posterior", "4"]
+    full = quality.main(["--ckpt", f"tiny={tiny_run.checkpoint}", *grid, "--out_dir", str(tmp_path / "gfull")])
+    bare = quality.main(["--ckpt", f"twin={tiny_run.checkpoint}", *grid, "--no_references",
+                         "--out_dir", str(tmp_path / "gbare")])
+    assert not bare["targets"] and all(r["gap_to_mmse_db"] is None for r in bare["rows"])
+    assert [r["knn10_psnr_same_images"] for r in bare["rows"] if ": mean of " in r["method"]] == [None, None]
+    joined = quality.main(["--merge", str(tmp_path / "gfull" / "quality.json"), str(tmp_path / "gbare" / "quality.json"),
+                           "--out_dir", str(tmp_path / "gjoined")])
+    by = {r["method"]: r for r in joined["rows"]}
+    for r in full["rows"]:
+        if r["method"].startswith("tiny: "):
+            twin = by["twin: " + r["method"][len("tiny: "):]]
+            assert twin["n_images"] == r["n_images"] and twin["psnr_hole"] == pytest.approx(r["psnr_hole"])
+            assert twin["gap_to_mmse_db"] == pytest.approx(r["gap_to_mmse_db"])
+            assert twin.get("knn10_psnr_same_images") == pytest.approx(r.get("knn10_psnr_same_images"))
+    assert joined["targets"]["twin"].keys() == full["targets"]["tiny"].keys()
+    assert all(joined["targets"]["twin"][t]["threshold"] == pytest.approx(c["threshold"])
+               for t, c in full["targets"]["tiny"].items())
+    fewer = quality.main(["--ckpt", f"twin={tiny_run.checkpoint}", *grid[:-1], "3", "--no_references",
+                          "--out_dir", str(tmp_path / "gfewer")])
+    assert fewer["n_posterior"] == 3
+    with pytest.raises(ValueError, match="posterior means are on 3 images"):
+        quality.main(["--merge", str(tmp_path / "gfull" / "quality.json"), str(tmp_path / "gfewer" / "quality.json"),
+                      "--out_dir", str(tmp_path / "gx")])
+    with pytest.raises(ValueError, match="none of .* with the references has any"):
+        refs4 = quality.main([*args[2:18], "--n_posterior", "4", "--out_dir", str(tmp_path / "refs4")])  # no means
+        assert refs4["n_posterior"] == 4 and not any(": mean of " in r["method"] for r in refs4["rows"])
+        quality.main(["--merge", str(tmp_path / "refs4" / "quality.json"), str(tmp_path / "gbare" / "quality.json"),
+                      "--out_dir", str(tmp_path / "gy")])
     with pytest.raises(ValueError, match="--label_samples must be 0"):
         quality.main([*args[:-4], "--label_samples", "1", "--out_dir", str(tmp_path)])
