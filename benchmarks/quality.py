@@ -403,8 +403,9 @@ def main(argv=None):
     p.add_argument("--steps", default=None, help="DDIM steps of the grid (default 10,25,50,100)")
     p.add_argument("--no_references", action="store_true",
                    help="only the diffusion rows: no baselines, no regression U-Net (so this run need not wait for "
-                        "one); --merge it with a run on the same --n_diffusion images that has them, which fills in "
-                        "the gaps to the MMSE reference and the targets")
+                        "one); --merge it with a run on the same --n_diffusion images that has them (and, for the "
+                        "posterior means, posterior means of its own on the same --n_posterior), which fills in the "
+                        "gaps to the MMSE reference, the kNN figures and the targets")
     p.add_argument("--dc_repeats", default="1,2")
     p.add_argument("--posterior_k", default="1,4,16")
     p.add_argument("--posterior_steps", type=int, default=50)
