@@ -1,6 +1,6 @@
 """Train, ship and evaluate the "patterns" checkpoint (inpaintlib/weights/patterns_small.pt).
 
-    python scripts/train_patterns.py                  # generate, train, ship, evaluate (defaults below)
+    python scripts/train_patterns.py --overwrite      # generate, train, ship, evaluate (defaults below)
     python scripts/train_patterns.py --eval_only      # evaluate the shipped checkpoint again
     python scripts/train_patterns.py --init_from inpaintlib/weights/patterns_small.pt --out outputs/patterns_ft \
         --lr 1e-4 --ema_decay 0.999 --max_steps 20000 --ship outputs/patterns_ft/patterns_small.pt
@@ -10,7 +10,9 @@
    (seed 1: different images) at ``--image_size`` under ``--out``.
 2. ``train_inpainting`` with the ``--preset`` architecture; the full checkpoint (resumable: run the
    same command again to continue an interrupted run) is ``<out>/checkpoint.pt``.
-3. Ship: the EMA weights only, in fp16, with the configurations, to ``--ship`` (a few MB).
+3. Ship: the EMA weights only, in fp16, with the configurations, to ``--ship`` (a few MB). An existing
+   file there (by default the package's own ``patterns_small.pt``) is replaced only with ``--overwrite``;
+   the script checks before it trains, not after.
 4. Evaluate the shipped file: hole-only PSNR and L1 per mask kind, against OpenCV Telea on the
    same held-out images and holes (``compare_with_telea``); writes ``<out>/eval.json`` and
    ``<out>/eval_panel.png`` and prints a markdown table for the model card.
@@ -46,6 +48,13 @@ def ship(checkpoint: Path, target: Path) -> Path:
             "train_config": ckpt["train_config"], "step": ckpt["step"],
             "ema": {k: v.half() if v.is_floating_point() else v for k, v in ckpt["ema"].items()}}
     return atomic_save(slim, target)
+
+
+def check_ship_target(target: Path, overwrite: bool) -> None:
+    """Refuse, before any training, to replace a file at ``--ship`` that ``--overwrite`` does not allow."""
+    if target.exists() and not overwrite:
+        raise SystemExit(f"--ship {str(target)!r} exists; pass --overwrite to replace it, "
+                         "or --ship a new path (for example under --out)")
 
 
 def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_config: dict | None = None) -> dict:
@@ -118,6 +127,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (1 is fastest on a CPU shared with other jobs)")
     p.add_argument("--eval_only", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file at --ship")
     p.add_argument("--init_from", default=None,
                    help="start from this EMA-only checkpoint's weights (a warm restart with the settings given "
                         "here) when <out>/checkpoint.pt does not exist yet")
@@ -128,6 +138,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     heldout = out / "heldout"
     if not args.eval_only:
+        check_ship_target(Path(args.ship), args.overwrite)
         t0 = time.perf_counter()
         make_patterns(out / "train", args.n_train, args.image_size, seed=0)
         make_patterns(heldout, args.n_eval, args.image_size, seed=1)

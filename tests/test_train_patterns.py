@@ -51,3 +51,16 @@ def test_warm_start_may_change_only_the_base_of_the_network(tmp_path):
     wider = freeform_config("small", image_size=64, widths=(16, 32, 64, 128, 128, 48)).to_dict()
     with pytest.raises(ValueError, match="widths"):
         script.warm_start(pretrained("patterns"), tmp_path / "b.pt", cfg, wider)
+
+
+def test_ship_refuses_to_replace_an_existing_file_before_it_trains(tmp_path, monkeypatch):
+    script = load_script("scripts/train_patterns.py", "train_patterns_script")
+    target = tmp_path / "patterns_small.pt"
+    target.write_bytes(b"a user's file")
+    trained = []
+    monkeypatch.setattr(script, "train_inpainting", lambda *a, **k: trained.append(1))
+    with pytest.raises(SystemExit, match="--overwrite"):
+        script.main(["--out", str(tmp_path / "run"), "--ship", str(target), "--n_train", "2", "--n_eval", "1"])
+    assert target.read_bytes() == b"a user's file" and not trained and not (tmp_path / "run").exists()
+    script.check_ship_target(target, overwrite=True)  # allowed when asked
+    script.check_ship_target(tmp_path / "new.pt", overwrite=False)  # a new path needs no asking
