@@ -73,7 +73,7 @@ from inpaintlib.classifier import digit_classifier, label_probabilities, masked_
 from inpaintlib.gaussian import mnist_gaussian
 from inpaintlib.notebook import sizes
 from inpaintlib.registry import RECOMMENDED, pretrained
-from inpaintlib.samplers import SAMPLERS, ddnm_inpaint, smc_inpaint
+from inpaintlib.samplers import SAMPLERS, ddnm_inpaint
 from inpaintlib.utils import to_model
 
 S = sizes(fast=dict(gauss_samples=400, gauss_steps=25, smc_samples=200, n_search=300, n_ambiguous=8, amb_steps=10,
