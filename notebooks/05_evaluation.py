@@ -353,8 +353,8 @@ for name, checks in quality["targets"].items():
         limit = c["threshold"] if isinstance(c["threshold"], bool) else f"{c['threshold']:.2f}"
         print(f"  {'met    ' if c['met'] else 'NOT met'}  {target:<44} {value} (needs {limit})")
 
-kept = {name: QUALITY.parent / Path(path).name for name, path in quality["figures"].items()
-        if (QUALITY.parent / Path(path).name).exists()}
+figures = {name: QUALITY.parent / Path(path).name for name, path in quality["figures"].items()}
+kept = {name: path for name, path in figures.items() if path.exists()}
 for name in quality["figures"].keys() - kept.keys():
     print(f"(the uncertainty figure of {name} was not kept with the table)")
 fig, axes = plt.subplots(len(kept), 1, figsize=(8, 5.2 * len(kept)), squeeze=False)
@@ -374,7 +374,8 @@ plt.show()
 # ## Quality against training step
 #
 # The shipped MNIST models are earlier snapshots of runs toward the design's 25 epochs (11,700 steps); the
-# `mnist` run has reached them, and `runs/README.md` says where each run stands. Does more training help the design's sampler, or only the better samplers?
+# `mnist` run has reached 25 epochs, and `runs/README.md` says where each run stands. Does more training
+# help the design's sampler, or only the better samplers?
 # `benchmarks/training_curve.py` fills the same test digits with each saved step's EMA weights, with the
 # design's sampler (`DESIGN`) and with the model's recommended one; its rows are committed in
 # `benchmarks/results/training_curve_<model>.json` (the command that made them is in each file).
