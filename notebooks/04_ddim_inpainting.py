@@ -186,7 +186,11 @@ for setting in settings:
     by_hand = inpaint_by_hand(model, images, hole, steps=S.steps, seed=123, frames=frames_ours, **setting)
     assert len(frames_lib) == len(frames_ours)
     worst_step = max((a["x"] - b["x"]).abs().max().item() for a, b in zip(frames_lib, frames_ours))
-    assert torch.allclose(by_hand, by_library, atol=1e-5), (by_hand - by_library).abs().max()
+    # equal to float rounding: the loop and the library write a few products in another order, a last-bit
+    # difference (about 1e-7) that 20 network evaluations grow to about 1e-5 (it depends on the weights and
+    # on the number of CPU threads). A different seed, start (init_from_y) or number of rounds moves some
+    # pixel by 0.18 to 1.0 here, so the check still tells a wrong loop from a right one.
+    assert torch.allclose(by_hand, by_library, atol=1e-4), (by_hand - by_library).abs().max()
     print(f"{setting}: identical to inpaint: {torch.equal(by_hand, by_library)}; largest difference over "
           f"all {len(frames_ours)} intermediate x_s: {worst_step:.1e}")
     if setting == settings[0]:
