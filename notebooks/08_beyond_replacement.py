@@ -456,8 +456,8 @@ plt.show()
 # $p(\text{label}\mid\text{observed})$ (mean total variation, beside what an exact sampler would show with
 # the same K) and their diversity. This cell reads the committed results; the commands that made them are in
 # the JSON and on `docs/quality.md`. The ladder ran on the `mnist` weights shipped before the current ones
-# (step 4,500 of the 11,700); the recommended rung was measured again, the same way, on the shipped
-# step-11,700 weights, and the cell prints that row after the ladder.
+# (step 4,500 of the 11,700); three rungs (guidance, DDNM, ΠGDM) were measured again, the same way, on the
+# shipped step-11,700 weights, and the cell prints those rows after the ladder.
 
 # %%
 bench = json.loads(quality_file.read_text())
@@ -483,7 +483,7 @@ for key, checks in bench["targets"].items():
         print(f"[{'met' if c['met'] else 'MISSED'}] {key}: {target}: {c['value']:.3f} vs {c['threshold']:.3f}{miss}"
               + (f"  ({c['row']})" if c.get("row") else ""))
 
-shipped_file = Path("benchmarks/results/quality_ladder_guidance11700_cpu.json")  # the shipped weights' guidance row
+shipped_file = Path("benchmarks/results/quality_ladder11700_cpu.json")  # three rungs on the shipped weights
 shipped = json.loads(shipped_file.read_text())
 print(f"\nthe shipped pretrained('mnist') (step 11,700), {shipped['n_diffusion']} test digits ({shipped_file.name}):")
 for r in shipped["rows"]:
@@ -540,7 +540,8 @@ plt.show()
 #   100 forward-equivalents, with the step-4,500 weights, replacement alone reaches 6.00 dB and 48% identity;
 #   reconstruction guidance (`RECOMMENDED["mnist"]`: weight 20, 10 steps x 3 rounds, 66 forward-equivalents)
 #   reaches 9.82 dB and 86%, with DDNM (9.01 dB) and ΠGDM (8.70 dB) next. The ideal posterior sample would
-#   score 10.27 dB and 87%. The shipped weights, trained on to 25 epochs, give guidance 9.96 dB and 87%.
+#   score 10.27 dB and 87%. The shipped weights, trained on to 25 epochs, give guidance 9.96 dB and 87%, DDNM
+#   9.20 dB and ΠGDM 8.97 dB: each a little higher, in the same order.
 # * Issue 18's targets, as measured in section 5: the best training-free sampler is 3.45 dB below the MMSE
 #   reference with the step-4,500 weights and 3.32 dB with the shipped ones, **0.12 dB short** of the 3.2 dB
 #   target (an exact sampler: 3.01), with its identity within 0.01 of the ideal's (met). FPS-SMC's labels come
