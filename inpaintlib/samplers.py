@@ -409,7 +409,8 @@ def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, et
     other than its default is a ValueError (e.g. ``known="clean"`` with sampler="ddnm").
     On the CPU the network runs in channels_last for the call (faster; the sums inside each
     convolution run in another order, so the images agree with an NCHW loop's to float rounding, which
-    20 evaluations grow to about 1e-5; notebook 04's loop, run in the same layout, matches bit for bit). No step of the loop waits for the device (no ``.item()``). A compiled network
+    20 evaluations grow to about 1e-5; notebook 04's loop, run in the same layout, matches bit for bit).
+    No step of the loop waits for the device (no ``.item()``). A compiled network
     (``torch.compile(model)``) may be passed as ``model``."""
     cfg = model.config
     sample, kwargs = sampler_arguments(sampler, sampler_options, eta=eta, dc_repeats=dc_repeats,

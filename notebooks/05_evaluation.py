@@ -375,8 +375,7 @@ plt.show()
 #
 # The shipped `mnist` is its run's last snapshot, at the design's 25 epochs (11,700 steps); the shipped
 # `mnist-mask` is a step-4,000 snapshot of its run (it met its targets there), and `runs/README.md` says
-# where each run stands. Does more training
-# help the design's sampler, or only the better samplers?
+# where each run stands. Does more training help the design's sampler, or only the better samplers?
 # `benchmarks/training_curve.py` fills the same test digits with each saved step's EMA weights, with the
 # design's sampler (`DESIGN`) and with the model's recommended one; its rows are committed in
 # `benchmarks/results/training_curve_<model>.json` (the command that made them is in each file).
