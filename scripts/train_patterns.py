@@ -62,15 +62,21 @@ def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_con
     weights-only file) and carries ``cfg`` as its training configuration, so ``train_inpainting(...,
     resume=True)`` with the same arguments continues from it (a warm restart:
     ``inpaintlib.trainer.warm_restart_state``). ``model_config`` (default: src's) may differ from src's
-    only in ``base`` (the same weights, a new reading of the hole: ``FreeformConfig.base``)."""
+    only in ``base`` (the same weights, a new reading of the hole: ``FreeformConfig.base``), ``pred`` and
+    ``objective``; where the output changes meaning (``pred``), the last convolution starts at zero again, as
+    in a fresh network, and the rest keeps the learned features."""
     from dataclasses import asdict
 
     ckpt = load_checkpoint(src, kind="freeform")
     saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults
     model_config = dict(saved if model_config is None else model_config)
-    differ = sorted(k for k in set(model_config) | set(saved) if k != "base" and model_config.get(k) != saved.get(k))
+    free = {"base", "pred", "objective"}
+    differ = sorted(k for k in set(model_config) | set(saved) if k not in free and model_config.get(k) != saved.get(k))
     if differ:
         raise ValueError(f"--init_from {str(src)!r}: its network differs from the one asked for in {differ}")
+    if model_config["pred"] != saved["pred"]:
+        ckpt = dict(ckpt, ema={k: torch.zeros_like(v) if k.startswith("conv_out.") else v
+                               for k, v in ckpt["ema"].items()})
     state = warm_restart_state(ckpt, src, kind="freeform", train_config=asdict(cfg), model_config=model_config)
     atomic_save(state, ckpt_path)
     return state
@@ -113,6 +119,10 @@ def main(argv=None) -> None:
     p.add_argument("--image_size", type=int, default=64)
     p.add_argument("--base", default="none", choices=("none", "harmonic"),
                    help="diffuse the hole itself (none) or its residual from the harmonic fill (FreeformConfig.base)")
+    p.add_argument("--pred", default=None, choices=("eps", "x0", "v"),
+                   help="the network's output (default: the preset's; FreeformConfig.pred)")
+    p.add_argument("--objective", default="diffusion", choices=("diffusion", "mmse"),
+                   help="a diffusion model, or the MMSE regression U-Net of the same architecture (needs --pred x0)")
     p.add_argument("--n_train", type=int, default=2000)
     p.add_argument("--n_eval", type=int, default=50)
     p.add_argument("--epochs", type=int, default=1000)
@@ -142,7 +152,9 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         make_patterns(out / "train", args.n_train, args.image_size, seed=0)
         make_patterns(heldout, args.n_eval, args.image_size, seed=1)
-        model_cfg = freeform_config(args.preset, image_size=args.image_size, base=args.base)
+        extra = {"pred": args.pred} if args.pred else {}
+        model_cfg = freeform_config(args.preset, image_size=args.image_size, base=args.base,
+                                    objective=args.objective, **extra)
         if args.init_from and not (out / "checkpoint.pt").exists():
             cfg = InpaintingTrainConfig(str(out / "train"), args.epochs, args.batch_size, args.lr, args.image_size, 1,
                                         args.max_steps, args.seed, args.ema_decay)

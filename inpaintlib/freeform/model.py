@@ -26,6 +26,7 @@ from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
 BASES = ("none", "harmonic")  # what an InpaintingUNET's hole is diffused relative to (FreeformConfig.base)
+OBJECTIVES = ("diffusion", "mmse")  # what an InpaintingUNET is trained for (FreeformConfig.objective)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,6 +55,10 @@ class FreeformConfig:
     T: int = 1000
     schedule: str = "linear"  # the guide: beta linear from 1e-4 to 0.02 over T = 1000 steps
     base: str = "none"  # "harmonic": the network diffuses the hole's residual from the harmonic fill (InpaintingUNET)
+    # "mmse": not a diffusion model but a regression U-Net of the same architecture, trained with MSE on the
+    # hole from an input that carries nothing in it (t = T - 1, hole zeroed): its one output is E[x_0 | known],
+    # the posterior mean, the reference every sampler's PSNR is compared with (freeform.baseline.mmse_fill)
+    objective: str = "diffusion"
 
     def __post_init__(self):
         self.widths, self.attentions, self.upscales = tuple(self.widths), tuple(self.attentions), tuple(self.upscales)
@@ -88,6 +93,10 @@ class FreeformConfig:
         check_name(self.cond, "cond", NETWORK_CONDITIONS)
         check_name(self.schedule, "schedule", SCHEDULES)
         check_name(self.base, "base", BASES)
+        check_name(self.objective, "objective", OBJECTIVES)
+        if self.objective == "mmse" and (self.pred != "x0" or self.cond != "mask"):
+            raise ValueError(f"objective='mmse' needs pred='x0' and cond='mask' (a regression of the hole on the "
+                             f"known pixels), got pred={self.pred!r}, cond={self.cond!r}")
         if self.base != "none" and self.cond != "mask":
             raise ValueError(f"base={self.base!r} needs cond='mask' (the fill is computed from the known pixels)")
 

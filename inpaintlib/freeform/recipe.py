@@ -103,15 +103,24 @@ class InpaintingTrainResult:
 
 
 def hole_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, keep: torch.Tensor, generator, autocast,
-              pred: str | None = None) -> torch.Tensor:
+              pred: str | None = None, objective: str | None = None) -> torch.Tensor:
     """The guide's loss on one batch: the prediction error (eps, or x0 / v per ``config.pred``)
     inside the hole only, averaged over the hole's pixels: L = sum(M (net - target)^2) / (C sum(M)),
-    M = hole (module docstring)."""
+    M = hole (module docstring).
+
+    objective="mmse" (a regression U-Net, ``FreeformConfig.objective``): t = T - 1 and a hole of zeros
+    for every image, so the input says nothing about the hole and the minimiser of the x0 loss is
+    E[x_0 | known pixels]."""
     B, C = x0.shape[:2]
     hole = 1.0 - keep
-    t = torch.randint(0, schedule.T, (B,), generator=generator, device=x0.device)
-    eps = torch.randn(x0.shape, generator=generator, device=x0.device)
-    x_t = schedule.q_sample(x0, t, eps)  # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+    if (objective or model.config.objective) == "mmse":
+        t = torch.full((B,), schedule.T - 1, dtype=torch.long, device=x0.device)
+        eps = torch.zeros_like(x0)
+        x_t = torch.zeros_like(x0)
+    else:
+        t = torch.randint(0, schedule.T, (B,), generator=generator, device=x0.device)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+        x_t = schedule.q_sample(x0, t, eps)  # x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
     with autocast():
         out = model(x_t, t, y=x0 * keep, hole=hole)  # sees keep * x_0 + hole * x_t, and the mask
     target = schedule.target(pred or model.config.pred, x0, eps, t)  # pred: for a DDP-wrapped model
@@ -231,7 +240,8 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
 
     def loss_fn(net, batch):
         x0, keep = batch
-        return hole_loss(net, schedule, x0, keep, trainer.noise_gen, trainer.autocast, model_cfg.pred)
+        return hole_loss(net, schedule, x0, keep, trainer.noise_gen, trainer.autocast, model_cfg.pred,
+                         model_cfg.objective)
 
     def save_due(step: int) -> bool:
         if cfg.save_every_n_steps is not None and step % cfg.save_every_n_steps == 0:
