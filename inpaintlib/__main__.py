@@ -55,9 +55,47 @@ def _parser_type(annotation, default):
     return _optional(base) if "None" in text or default is None else base
 
 
+def _option_value(text: str):
+    """``NAME=VALUE`` of ``--option``: the value as a bool, int, float or None where it reads as one."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. particles=16), got {text!r}")
+    low = value.lower()
+    if low in ("true", "false"):
+        return name, low == "true"
+    if low == "none":
+        return name, None
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
+def add_config_options(sub: argparse.ArgumentParser, config_class) -> None:
+    """One option per field of a configuration dataclass (``train(**config)``: ``TrainConfig``); the
+    design's ``--steps`` is ``--timesteps``."""
+    import dataclasses
+
+    for field in dataclasses.fields(config_class):
+        names = [f"--{field.name}"] + (["--steps"] if field.name == "timesteps" else [])
+        sub.add_argument(*names, dest=field.name, type=_parser_type(field.type, field.default), default=field.default,
+                         help=f"default: {field.default!r}")
+
+
 def add_function_options(sub: argparse.ArgumentParser, func, skip=()) -> None:
     for name, param in inspect.signature(func).parameters.items():
         if name in skip:
+            continue
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            config_class = getattr(func, "config_class", None)
+            if config_class is not None:
+                add_config_options(sub, config_class)
+            else:  # a sampler's own options
+                sub.add_argument("--option", dest=name, type=_option_value, action="append", default=[],
+                                 metavar="NAME=VALUE", help="an option of the chosen sampler (repeatable), "
+                                 "e.g. --option travel_rounds=2 (samplers.sampler_options)")
             continue
         if param.default is inspect.Parameter.empty:  # a positional argument of the call: a required option
             sub.add_argument(f"--{name}", type=_parser_type(param.annotation, None), required=True)
@@ -84,6 +122,7 @@ def main(argv=None) -> int:
         add_function_options(subs.add_parser(name, help=(func.__doc__ or "").splitlines()[0]), func)
     args = vars(parser.parse_args(argv))
     func = commands[args.pop("command")]
+    args.update(dict(args.pop("options", [])))
     try:
         result = func(**args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

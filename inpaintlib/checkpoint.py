@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_choice
+
 FORMAT, VERSION = "inpaintlib", 1
 WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped models and their cards
 
@@ -74,13 +76,24 @@ def load_checkpoint(path, kind: str | None = None, map_location="cpu") -> dict:
     return ckpt
 
 
+def load_network(path, builders: dict, device=None, weights: str = "ema"):
+    """The trained network of the checkpoint at ``path``, in eval mode on ``device``: the file is read
+    once (``load_checkpoint``), its ``kind`` picks the builder of ``builders`` (kind -> a function of
+    the ``model_config`` dict that returns the network), and ``restore`` puts the weights in."""
+    ckpt = load_checkpoint(path)
+    kind = ckpt.get("kind")
+    if kind not in builders:
+        raise ValueError(f"checkpoint {str(path)!r} holds a {kind!r} model, expected "
+                         f"{' or '.join(repr(k) for k in builders)}")
+    return restore(builders[kind](ckpt["model_config"]), ckpt, path, weights, device)
+
+
 def restore(model, ckpt: dict, path, weights: str = "ema", device=None):
     """Put a checkpoint's weights into ``model`` (built from its ``model_config``): the EMA weights
     when ``weights="ema"`` and the file has them, else the raw ones; in eval mode, on ``device``."""
     from .utils import resolve_device
 
-    if weights not in ("ema", "model"):
-        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
+    check_choice(weights, "weights", ("ema", "model"))
     state = ckpt.get(weights) or ckpt.get("model") or ckpt.get("ema")
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})

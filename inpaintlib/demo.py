@@ -21,13 +21,12 @@ import json
 from pathlib import Path
 
 
-from .registry import load_model
+from .checks import check_int
 from .masks import center_hole
 from .mnist.data import load_test_images
 from .metrics import HoleMetrics
-from .mnist.recipe import sampler_settings
-from .registry import DESIGN, RECOMMENDED, pretrained
-from .samplers import inpaint
+from .registry import DESIGN, RECOMMENDED, load_model, pretrained
+from .samplers import inpaint, route_options
 from .utils import check_writable_dir
 
 # (row label, shipped model, sampler settings): the comparison the demo shows by default
@@ -68,8 +67,6 @@ def run_row(label: str, net, ckpt, settings: dict, images, labels, hole, seed: i
         counts["backward"] = max(counts["backward"], int(info.get("backward", 0)))
 
     fills = inpaint(net, images, hole, seed=seed, callback=count, **settings)
-    if settings.get("guidance") and not counts["backward"]:
-        counts["backward"] = counts["nfe"]  # reconstruction guidance: one backward pass per evaluation
     metrics = HoleMetrics()
     metrics.update(fills, images, hole)
     record = {"row": label, "checkpoint": _shown(ckpt), **settings, **metrics.summary(),
@@ -133,28 +130,27 @@ def demo(out_dir: str = "outputs/demo", n: int = 16, seed: int = 0, data_root: s
     By default: the comparison of ``COMPARISON`` (the design's sampler, the best training-free
     sampler on the same network, the mask-conditioned model). With ``ckpt`` (a checkpoint path) or
     ``model`` (a shipped name): that model alone, with its recommended sampler settings, each of
-    ``steps``, ``dc_repeats``, ``guidance`` overriding one of them (a checkpoint of your own takes
-    the design's settings). ``sampler`` (one of ``samplers.SAMPLERS``) other than the recommended
-    one keeps only its number of steps and starts on that sampler's defaults (dc_repeats as in
-    ``eval_cmd``, guidance 30 for "guidance"); ``particles`` is "smc"'s K."""
+    ``steps``, ``dc_repeats``, ``guidance``, ``particles`` overriding one of them (a checkpoint of your
+    own takes the design's settings); each must be an option of the sampler used
+    (``samplers.route_options``). ``sampler`` (one of ``samplers.SAMPLERS``) other than the
+    recommended one keeps only its number of steps and starts on that sampler's own defaults."""
     from .classifier import CLASSIFIER_FILE, load_classifier
 
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 1000:
-        raise ValueError(f"n must be an int from 1 to 1000 (the shipped test digits), got {n!r}")
-    overrides = {k: v for k, v in (("steps", steps), ("dc_repeats", dc_repeats), ("guidance", guidance),
-                                   ("sampler", sampler), ("particles", particles)) if v is not None}
+    check_int(n, "n", 1, 1000)  # the shipped test digits
+    overrides = (steps, dc_repeats, guidance, sampler, particles)
     if ckpt is not None or model is not None:
         if ckpt is not None and model is not None:
             raise ValueError("pass ckpt (a checkpoint path) or model (a shipped name), not both")
         path = Path(ckpt) if ckpt is not None else pretrained(model)
-        base = RECOMMENDED.get(model, DESIGN) if ckpt is None else DESIGN
-        chosen = overrides.get("sampler", base.get("sampler", "replace"))
-        repeats, _ = sampler_settings(chosen, None, particles)  # checks the name, and particles for "smc" only
-        if chosen != base.get("sampler", "replace"):  # another sampler: its own defaults, the same steps
-            base = {"steps": base["steps"], "dc_repeats": repeats, **({"guidance": 30.0} if chosen == "guidance" else {})}
-        plan = [(f"{model or path.name}", path, {**base, **overrides})]
+        base = dict(RECOMMENDED.get(model, DESIGN) if ckpt is None else DESIGN)
+        if sampler is not None and sampler != base["sampler"]:  # another sampler: its own defaults, the same steps
+            base = {"sampler": sampler, "steps": base["steps"]}
+        if steps is not None:
+            base["steps"] = check_int(steps, "steps")
+        base.update(route_options(base["sampler"], dc_repeats=dc_repeats, guidance=guidance, particles=particles))
+        plan = [(f"{model or path.name}", path, base)]
     else:
-        if overrides:
+        if any(v is not None for v in overrides):
             raise ValueError("steps, dc_repeats, guidance, sampler and particles choose one model's sampler: pass "
                              "them with ckpt= or model=, or leave them out for the comparison")
         try:

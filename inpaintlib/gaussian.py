@@ -22,9 +22,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dataclasses import dataclass
+
 from .utils import to_model
-from .mnist.model import ModelConfig
-from .schedule import NoiseSchedule
+from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+
+
+@dataclass(frozen=True)
+class AnalyticConfig:
+    """What the samplers read of a network's ``config``, for a closed-form data model: the image size
+    and channels, the output's parameterisation, T and the schedule. cond="none": like the MNIST
+    design's network, it sees only x_t."""
+
+    image_size: int
+    channels: int = 1
+    pred: str = "eps"
+    T: int = 1000
+    schedule: str = "linear"
+    cond: str = "none"
+    self_cond: bool = False
+
+    def __post_init__(self):
+        check_name(self.pred, "pred", PREDICTIONS)
+        check_name(self.schedule, "schedule", SCHEDULES)
 
 
 def fit_gaussian_parameters(images: torch.Tensor, rank: int = 32, floor: float | None = None):
@@ -51,14 +71,13 @@ def fit_gaussian_parameters(images: torch.Tensor, rank: int = 32, floor: float |
 
 class GaussianModel(nn.Module):
     """x_0 ~ N(mean, U diag(lam - floor) U^T + floor I) as a denoising "network" (see the module
-    docstring). ``config`` is a ``ModelConfig`` (cond="none", self_cond=False, coord_conv=False)
-    with the image size, channels, pred, T and schedule the samplers read."""
+    docstring). ``config`` is an ``AnalyticConfig``: the image size, channels, pred, T and schedule
+    the samplers read."""
 
     def __init__(self, mean: torch.Tensor, basis: torch.Tensor, lam: torch.Tensor, floor: float,
                  image_size: int, channels: int = 1, T: int = 1000, schedule: str = "linear", pred: str = "eps"):
         super().__init__()
-        self.config = ModelConfig(image_size=image_size, channels=channels, pred=pred, T=T, schedule=schedule,
-                                  cond="none", self_cond=False, coord_conv=False)
+        self.config = AnalyticConfig(image_size=image_size, channels=channels, pred=pred, T=T, schedule=schedule)
         d = channels * image_size * image_size
         if mean.shape != (d,) or basis.shape[0] != d or lam.shape != (basis.shape[1],):
             raise ValueError(f"mean (D,), basis (D, r) and lam (r,) must agree with D = {d}, got "

@@ -171,6 +171,29 @@ def random_hole(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator
     return hole.reshape(1, H, W)
 
 
+def thin_stroke_hole(size, width=(4.0, 8.0), generator: torch.Generator | None = None) -> torch.Tensor:
+    """A hand-drawn-looking thin stroke, (1, H, W) float32 with 1 = fill: one polyline of 3 to 7
+    vertices (the turning walk of ``random_hole``'s strokes) drawn with a brush of a width drawn
+    uniformly in ``width`` pixels. Unlike ``random_hole("stroke", ...)``, whose width grows until a
+    coverage is met, the width is fixed and the coverage is whatever the stroke covers (a few % at
+    64x64): the scratches and wires a user paints over."""
+    H, W = _check_size(size)
+    lo, hi = width
+    if not 0 < lo <= hi:
+        raise ValueError(f"width must be (lo, hi) with 0 < lo <= hi, got {width!r}")
+    brush = _uniform(generator, lo, hi)
+    py, px = _pixel_centres(H, W)
+    angle = _uniform(generator, 0, 2 * math.pi)
+    points = [(_uniform(generator, 0.2 * H, 0.8 * H), _uniform(generator, 0.2 * W, 0.8 * W))]
+    for _ in range(int(torch.randint(3, 8, (1,), generator=generator).item()) - 1):
+        angle += _uniform(generator, -math.pi / 2, math.pi / 2)
+        step = _uniform(generator, 0.15, 0.4) * max(H, W)
+        points.append((min(max(points[-1][0] + step * math.sin(angle), 0.0), float(H)),
+                       min(max(points[-1][1] + step * math.cos(angle), 0.0), float(W))))
+    d = torch.stack([_segment_distance(py, px, a, b) for a, b in zip(points[:-1], points[1:])]).amin(0)
+    return (d <= brush / 2).float().reshape(1, H, W)
+
+
 def random_keep_mask(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:
     """The guide's mask convention, (1, H, W) with 1 = keep, 0 = fill: ``1 - random_hole(...)``."""
     return 1.0 - random_hole(kind, size, coverage, generator)

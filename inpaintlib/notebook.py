@@ -1,14 +1,15 @@
-"""What the numbered notebooks share: the repository's address, the Colab set-up, fast mode, and
-the choice of which trained model notebooks 04 and 05 use.
+"""What a numbered notebook's first cell needs: the repository's address, fast mode, and the set-up.
 
     REPO_URL, colab_url(name), badge_markdown(name)   the one place the public address is written
-    setup()                                            the set-up every notebook runs first
-    FAST, sizes(fast=..., full=...)                    fast mode (INPAINTLIB_FAST=1): smaller sizes only
-    TRAIN_SIZES, choose_checkpoint()                   which checkpoint 04 and 05 inpaint with, and why
+    setup_cell_source(name)                            the first code cell of notebook ``name``, verbatim
+    setup(repo_dir, fast=...)                          the set-up that cell runs: install on Colab, move to
+                                                       the repository root, pick the device, fix the mode
+    FAST, sizes(fast=..., full=...)                    fast mode: smaller sizes, the same code
 
 A notebook's first code cell cannot import this module on Colab before the repository is there, so
-that cell (``setup_cell_source()``) carries the clone address itself; ``tests/test_notebook_pairs.py``
-checks that every notebook's copy equals the text built here from ``REPO_URL``.
+that cell carries the clone address itself. ``scripts/sync_notebooks.py`` writes each notebook's copy
+from ``setup_cell_source`` (and its badge from ``badge_markdown``), and ``tests/test_notebook_pairs.py``
+checks them: a fork changes ``REPO_URL`` here, runs that script, and every notebook follows.
 """
 from __future__ import annotations
 
@@ -30,8 +31,17 @@ COLAB_BASE = "https://colab.research.google.com/github/"
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 COLAB_REPO_DIR = "/content/inpaintlib"  # where the set-up cell clones the repository on Colab
 
-NOTEBOOKS = ("01_noise_schedule", "02_unet_blocks", "03_training", "04_ddim_inpainting", "05_evaluation",
-             "06_interactive", "07_free_form_inpainting", "08_beyond_replacement")
+# each notebook, and what its full mode (FAST = False) costs beyond the fast one
+NOTEBOOKS = {
+    "01_noise_schedule": "20,000 Monte Carlo chains instead of 2,000 (seconds more)",
+    "02_unet_blocks": "the same as fast mode (this notebook has no sizes to shrink)",
+    "03_training": "the design's 25 epochs (11,700 training steps): hours on a CPU, unmeasured on a GPU",
+    "04_ddim_inpainting": "16 digits, 50 DDIM steps, sample_cmd at 400 steps: minutes on a CPU",
+    "05_evaluation": "eval_cmd on 500 digits at 50 steps, three models: tens of minutes on a CPU",
+    "06_interactive": "50 DDIM steps a run: seconds a run on a CPU",
+    "07_free_form_inpainting": "6,000 training steps on 2,000 patterns: hours on a CPU, unmeasured on a GPU",
+    "08_beyond_replacement": "200 digits at 10, 25 and 50 steps a sampler: an hour or more on a CPU",
+}
 
 
 def colab_url(name: str) -> str:
@@ -47,20 +57,30 @@ def badge_markdown(name: str) -> str:
     return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(name)})"
 
 
-def setup_cell_source() -> str:
-    """The first code cell of every notebook, exactly as it must appear there."""
+def setup_cell_source(name: str) -> str:
+    """The first code cell of notebook ``name``, exactly as it must appear there."""
     return f'''\
+# FAST = True: small sizes and the same code, a few minutes on a CPU (the README's table has the times).
+# FAST = False: the full sizes, {NOTEBOOKS[name]}.
+# The environment variable INPAINTLIB_FAST (1 or 0), when set, overrides this line.
+FAST = True
+
 # Set-up: on Colab, fetch the repository and install it without touching Colab's torch and
 # torchvision; elsewhere, use the checkout this notebook is in. Safe to run again (Run all).
 import os
 import subprocess
 import sys
 
+REPO_URL = "{REPO_URL}"  # = inpaintlib.notebook.REPO_URL; a fork: the README says how
 if "google.colab" in sys.modules:
     REPO_DIR = "{COLAB_REPO_DIR}"
-    REPO_URL = "{REPO_URL}"  # = inpaintlib.notebook.REPO_URL (a test checks)
     if not os.path.isdir(os.path.join(REPO_DIR, ".git")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True,
+                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        if clone.returncode != 0:
+            git_says = (clone.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"Could not clone {{REPO_URL}} ({{git_says}}). If this notebook comes from a "
+                             "fork, set REPO_URL above to the fork's address; else check the runtime's network.")
 elif os.path.isfile(os.path.join("..", "inpaintlib", "__init__.py")):
     REPO_DIR = os.path.abspath("..")  # started from notebooks/ in a checkout
 else:
@@ -70,7 +90,7 @@ if REPO_DIR not in sys.path:
 
 from inpaintlib.notebook import setup
 
-env = setup(REPO_DIR)'''
+env = setup(REPO_DIR, fast=FAST)'''
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,11 +101,20 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-FAST = _flag(os.environ.get("INPAINTLIB_FAST"))
+def fast_mode(fast: bool | None = None) -> bool:
+    """The mode a notebook runs in: the environment variable INPAINTLIB_FAST when it is set (to
+    anything but the empty string), else ``fast`` (the first cell's switch), else full mode."""
+    value = os.environ.get("INPAINTLIB_FAST", "").strip()
+    if value:
+        return _flag(value)
+    return bool(fast)
+
+
+FAST = fast_mode()  # until a notebook's set-up cell says otherwise (``setup(..., fast=FAST)``)
 
 
 def sizes(fast, full, fast_mode: bool | None = None):
-    """``fast`` under INPAINTLIB_FAST=1, else ``full``. Two dicts with the same keys give a namespace
+    """``fast`` in fast mode, else ``full``. Two dicts with the same keys give a namespace
     (``S = sizes(fast=dict(n=8), full=dict(n=64)); S.n``); anything else is returned as it is."""
     use_fast = FAST if fast_mode is None else fast_mode
     if isinstance(fast, dict) or isinstance(full, dict):
@@ -102,6 +131,10 @@ def sizes(fast, full, fast_mode: bool | None = None):
 
 # what Colab may lack; torch and torchvision are deliberately absent (Colab's own builds stay)
 LIGHT_DEPS = {"numpy": "numpy>=1.23", "matplotlib": "matplotlib>=3.6", "tqdm": "tqdm>=4.64", "PIL": "pillow>=9.0"}
+
+# where 03_training writes its model: full mode, and fast mode's smoke run (kept apart on purpose)
+LEARNER_CKPT = Path("outputs/inpaint/last.pt")
+FAST_CKPT = Path("outputs/inpaint_fast/last.pt")
 
 
 def find_root(start=None) -> Path:
@@ -131,6 +164,16 @@ def installed_from(repo_dir) -> bool:
     return False
 
 
+def _pip(cmd: list) -> None:
+    """Run one pip command; a failure is one readable message, not pip's traceback."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise SystemExit(f"Could not install ({' '.join(cmd[3:])}): {' / '.join(last)}. Check the runtime's "
+                         f"network; if this notebook comes from a fork, set REPO_URL in the first cell to the "
+                         f"fork's address ({REPO_URL} now).")
+
+
 def colab_install(repo_dir) -> list:
     """On Colab: ``pip install --no-deps -e`` the repository (so torch and torchvision are never
     reinstalled), then pip-install only the light dependencies that are missing. Does nothing the
@@ -138,21 +181,24 @@ def colab_install(repo_dir) -> list:
     ran = []
     if not installed_from(repo_dir):
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(repo_dir)]
-        subprocess.run(cmd, check=True)
+        _pip(cmd)
         ran.append(cmd)
     missing = [spec for module, spec in LIGHT_DEPS.items() if importlib.util.find_spec(module) is None]
     if missing:
         cmd = [sys.executable, "-m", "pip", "install", "-q", *missing]
-        subprocess.run(cmd, check=True)
+        _pip(cmd)
         ran.append(cmd)
     return ran
 
 
-def setup(repo_dir=None, verbose: bool = True) -> SimpleNamespace:
+def setup(repo_dir=None, fast: bool | None = None, verbose: bool = True) -> SimpleNamespace:
     """Run by every notebook's first cell: install on Colab, move to the repository root (so that
-    ``data/`` and ``outputs/`` mean the repository's folders), create ``outputs/``, pick the device.
+    ``data/`` and ``outputs/`` mean the repository's folders), create ``outputs/``, pick the device,
+    and fix the mode (``fast``, the cell's switch, unless INPAINTLIB_FAST is set).
 
     Returns a namespace: root, device, fast, colab."""
+    global FAST
+    FAST = fast_mode(fast)
     colab = in_colab()
     root = find_root(repo_dir)
     if colab:
@@ -166,183 +212,10 @@ def setup(repo_dir=None, verbose: bool = True) -> SimpleNamespace:
         import torch
 
         where = "Colab" if colab else "local"
-        mode = "FAST (INPAINTLIB_FAST=1: small sizes)" if FAST else "full"
+        source = "INPAINTLIB_FAST" if os.environ.get("INPAINTLIB_FAST", "").strip() else "FAST"
+        mode = f"fast (small sizes; set by {source})" if FAST else f"full (set by {source})"
         gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
         print(f"inpaintlib from {root} | {where} | mode: {mode} | device: {device}{gpu} | torch {torch.__version__}")
         if colab and device.type != "cuda":
             print("no GPU in this Colab runtime: Runtime > Change runtime type > GPU, then Run all again")
     return SimpleNamespace(root=root, device=device, fast=FAST, colab=colab)
-
-
-# ----------------------------------------------------------------------------------------------
-# the model notebooks 04 and 05 use
-
-LEARNER_CKPT = Path("outputs/inpaint/last.pt")  # what 03_training writes in full mode
-FAST_CKPT = Path("outputs/inpaint_fast/last.pt")  # what 03_training writes in fast mode
-
-# 03_training's sizes: full = the design document's command; fast = a smoke run of the same code
-TRAIN_SIZES = dict(
-    fast=dict(epochs=1, batch_size=16, sample_every=20, sample_steps=10, warmup_steps=20, max_steps=40,
-              train_subset=1024, out_dir=str(FAST_CKPT.parent)),
-    full=dict(epochs=25, batch_size=128, sample_every=400, sample_steps=50, warmup_steps=1000, max_steps=None,
-              train_subset=None, out_dir=str(LEARNER_CKPT.parent)),
-)
-
-# the rest of the design document's training command (identical in both modes)
-DESIGN_TRAIN_ARGS = dict(lr=2e-4, steps=400, center_box=12, dc_repeats=2, dc_fixed_z=True, pred="v", p2_k=1.0,
-                         p2_gamma=1.0, hole_weight=5.0, seed=42, clip_grad=1.0, ema_decay=0.999, self_cond=True,
-                         eta=0.0, coord_conv=True, grad_accum=1)
-
-
-def choose_checkpoint(learner=LEARNER_CKPT, fast_run=FAST_CKPT, train_if_missing: bool = True,
-                      verbose: bool = True) -> Path:
-    """The checkpoint notebooks 04 and 05 inpaint with, in this order of preference:
-
-    1. ``learner`` (outputs/inpaint/last.pt): a model you trained yourself in 03_training (full mode);
-    2. the shipped model, ``pretrained("mnist")``, so that fast mode shows real inpainting;
-    3. ``fast_run`` (outputs/inpaint_fast/last.pt): the smoke-run model 03_training writes in fast mode;
-    4. none of these: train one now with 03_training's arguments (fast sizes under INPAINTLIB_FAST=1).
-    Prints which one it took and why."""
-    from .registry import pretrained
-
-    def say(text):
-        if verbose:
-            print(text)
-
-    learner, fast_run = Path(learner), Path(fast_run)
-    if learner.is_file():
-        say(f"using {learner}: the model you trained in 03_training (delete it to use the shipped model)")
-        return learner
-    try:
-        path = pretrained("mnist")
-        say(f"using the shipped model {path.name} (pretrained('mnist')): {learner} does not exist, "
-            f"so you have not trained your own yet")
-        return path
-    except FileNotFoundError:
-        pass
-    if fast_run.is_file():
-        say(f"using {fast_run}: no model of yours ({learner}) and no shipped model in this copy, so the "
-            f"small fast-mode model from 03_training (expect blurry fills)")
-        return fast_run
-    if not train_if_missing:
-        raise FileNotFoundError(f"no checkpoint: neither {learner}, the shipped model, nor {fast_run} exists")
-    from .mnist.recipe import train
-
-    S = sizes(**TRAIN_SIZES)
-    say(f"no checkpoint anywhere ({learner}, the shipped model, {fast_run}): training one now into "
-        f"{S.out_dir} with 03_training's arguments")
-    result = train(**DESIGN_TRAIN_ARGS, **vars(S), resume=True, progress=False)
-    return Path(result.checkpoint)
-
-
-# ----------------------------------------------------------------------------------------------
-# maintainer tools: keep each .py/.ipynb pair in step, outputs stripped
-#
-#     python -m inpaintlib.notebook sync [--record] [NAME ...]
-#
-# ``sync`` writes notebooks/NAME.ipynb from notebooks/NAME.py (the reviewed source) and strips every
-# output except the reference output of ``# NBVAL_CHECK_OUTPUT`` cells, which nbval compares against.
-# ``--record`` runs the notebook (in fast mode, in this process) to refresh those reference outputs.
-# Needs jupytext and nbformat (the dev extras).
-
-CHECK_MARK = "NBVAL_CHECK_OUTPUT"
-
-
-def is_checked(cell) -> bool:
-    """A code cell whose output nbval compares (``# NBVAL_CHECK_OUTPUT`` in its source)."""
-    return cell.get("cell_type") == "code" and CHECK_MARK in cell.get("source", "")
-
-
-def strip_outputs(nb):
-    """Clear outputs and execution counts. A checked cell keeps its stdout text (nbval's reference) and,
-    since nbval refuses a reference output from a cell marked as never run, its position among the
-    code cells as its execution count."""
-    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
-    for number, cell in enumerate(code_cells, start=1):
-        cell.execution_count = None
-        if is_checked(cell):
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
-            if cell.outputs:
-                cell.execution_count = number
-        else:
-            cell.outputs = []
-    return nb
-
-
-def record_checked_outputs(nb, cwd) -> None:
-    """Execute the notebook's code cells in this process (fast mode, Agg backend, in ``cwd``) and store
-    the stdout of each checked cell as its output."""
-    import contextlib
-    import io
-
-    import matplotlib
-    import nbformat
-
-    matplotlib.use("Agg")
-    old_cwd, old_env = os.getcwd(), os.environ.get("INPAINTLIB_FAST")
-    os.environ["INPAINTLIB_FAST"] = "1"
-    global FAST
-    old_fast, FAST = FAST, True
-    namespace = {"__name__": "__main__"}
-    try:
-        os.chdir(cwd)
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                exec(compile(cell.source, "<cell>", "exec"), namespace)
-            import matplotlib.pyplot as plt
-
-            plt.close("all")
-            if is_checked(cell):
-                text = buffer.getvalue()
-                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
-    finally:
-        os.chdir(old_cwd)
-        FAST = old_fast
-        if old_env is None:
-            os.environ.pop("INPAINTLIB_FAST", None)
-        else:
-            os.environ["INPAINTLIB_FAST"] = old_env
-
-
-def sync(name: str, record: bool = False, folder=None) -> Path:
-    """Bring notebooks/<name>.ipynb in step with notebooks/<name>.py (the source): ``jupytext --sync``
-    with the .py taken as the newer side, then strip outputs (and refresh the checked cells' reference
-    outputs with ``record``)."""
-    import nbformat
-    from jupytext.cli import jupytext as jupytext_cli
-
-    folder = Path(folder) if folder is not None else find_root() / "notebooks"
-    py_path, ipynb_path = folder / f"{name}.py", folder / f"{name}.ipynb"
-    if not py_path.is_file():
-        raise FileNotFoundError(f"{py_path} does not exist")
-    py_path.touch()  # the .py is the reviewed source: make it the newer side of the pair
-    jupytext_cli(["--sync", "--quiet", str(py_path)])
-    nb = nbformat.read(ipynb_path, as_version=4)
-    if record:
-        record_checked_outputs(nb, folder)
-    strip_outputs(nb)
-    nbformat.write(nb, ipynb_path)
-    return ipynb_path
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m inpaintlib.notebook")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sync", help="write each .ipynb from its .py, outputs stripped")
-    p.add_argument("names", nargs="*", help="notebook names (default: every notebooks/NN_*.py)")
-    p.add_argument("--record", action="store_true", help="run the notebook to refresh checked outputs")
-    args = parser.parse_args(argv)
-    names = args.names or sorted(p.stem for p in (find_root() / "notebooks").glob("[0-9][0-9]_*.py"))
-    for name in names:
-        name = Path(name).stem
-        print(f"{sync(name, record=args.record)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

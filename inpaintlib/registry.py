@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import WEIGHTS_DIR, load_checkpoint
-from .freeform.model import build_freeform_model, load_freeform_model
-from .mnist.model import load_mnist_model
+from .checkpoint import WEIGHTS_DIR, load_network
+from .checks import check_choice
+from .freeform.model import build_freeform_model
+from .mnist.model import build_mnist_model
 
 # name -> file in inpaintlib/weights/ (each with a model card <file>.md beside it)
 MODELS = {
@@ -25,24 +26,23 @@ MODELS = {
 
 # How each shipped model samples best (chosen on training digits, never on the test split; the cards
 # give the measurements). ``DESIGN`` is the design document's sampler, kept as the baseline beside it.
-DESIGN = dict(steps=50, dc_repeats=2, guidance=0.0)  # eval_cmd's defaults: replacement, RePaint x2
+DESIGN = dict(sampler="replace", steps=50, dc_repeats=2)  # eval_cmd's defaults: replacement, RePaint x2
 RECOMMENDED = {
     # the best training-free sampler on this network at <= 100 forward-equivalents per image: reconstruction
     # guidance, 10 steps x 3 resampling rounds (benchmarks/tune_samplers.py on training digits 59000..59127:
     # 10.97 dB; weight 30: 10.71, 40: 10.44, 60: 9.96; benchmarks/results/tune_samplers*_cpu.json). Chosen on
     # the step-4,500 weights; on the shipped step-11,700 ones weights 15 and 20 give 11.03 and 10.94 dB there,
     # inside that sweep's noise, so it stays (tune_samplers_mnist11700_cpu.json)
-    "mnist": dict(steps=10, dc_repeats=3, guidance=20.0),
-    "mnist-mask": dict(steps=50, dc_repeats=2, guidance=0.0),  # the network already sees the observation
+    "mnist": dict(sampler="guidance", steps=10, dc_repeats=3, guidance=20.0),
+    "mnist-mask": dict(sampler="replace", steps=50, dc_repeats=2),  # the network already sees the observation
 }
 BEST = "mnist-mask"  # the best shipped MNIST model: what the demo, the widget and notebooks 04 to 06 show
 
 
 def recommended(name: str) -> dict:
-    """The sampler settings (steps, dc_repeats, guidance) that shipped model ``name`` samples best with."""
-    if name not in RECOMMENDED:
-        raise ValueError(f"name must be one of {', '.join(map(repr, RECOMMENDED))}, got {name!r}")
-    return dict(RECOMMENDED[name])
+    """The sampler settings (sampler, steps and the sampler's options) that shipped model ``name``
+    samples best with: ``inpaint(model, images, hole, **recommended(name))``."""
+    return dict(RECOMMENDED[check_choice(name, "name", RECOMMENDED)])
 
 
 def pretrained(name: str = "mnist") -> Path:
@@ -62,29 +62,14 @@ def available() -> list:
     return [name for name, f in MODELS.items() if (WEIGHTS_DIR / f).exists()]
 
 
-LOADERS = {"mnist": load_mnist_model, "freeform": load_freeform_model}
+BUILDERS = {"mnist": build_mnist_model, "freeform": build_freeform_model}  # a checkpoint's kind -> its network
 
 
 def load_model(path, device=None, weights: str = "ema"):
     """Load a trained network from a checkpoint, in eval mode, on ``device`` (None: best available).
 
-    ``weights="ema"`` (default) takes the exponential-moving-average weights when the file has
-    them; ``"model"`` takes the raw training weights. The network's ``config`` tells how it was
-    trained (pred, self_cond, coord_conv, cond, T, schedule)."""
-    if weights not in ("ema", "model"):
-        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
-    kind = load_checkpoint(path).get("kind")
-    if kind not in LOADERS:
-        raise ValueError(f"checkpoint {str(path)!r} holds an unknown model kind {kind!r} (known: {', '.join(LOADERS)})")
-    return LOADERS[kind](path, device=device, weights=weights)
-
-
-def build_model(kind: str, model_config: dict):
-    """The network a checkpoint's ``kind`` and ``model_config`` describe."""
-    if kind == "mnist":
-        from .mnist.model import DenoiserUNet, ModelConfig
-
-        return DenoiserUNet(ModelConfig.from_dict(model_config))
-    if kind == "freeform":
-        return build_freeform_model(model_config)
-    raise ValueError(f"unknown model kind {kind!r}")
+    The file is read once; its ``kind`` picks the system's builder (``BUILDERS``). ``weights="ema"``
+    (default) takes the exponential-moving-average weights when the file has them; ``"model"`` takes
+    the raw training weights. The network's ``config`` tells how it was trained (pred, self_cond,
+    coord_conv, cond, T, schedule)."""
+    return load_network(path, BUILDERS, device=device, weights=weights)

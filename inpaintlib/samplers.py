@@ -1,35 +1,41 @@
-"""The ladder of inpainting samplers beyond replacement, as flat functions of one signature.
+"""Every inpainting sampler, as flat functions of one signature, and ``inpaint``, the one entry point.
 
-Every sampler here reads ``(denoise, y, hole, schedule, steps, ..., generator=None, callback=None)``
-like ``sampling.ddim_inpaint`` (k-diffusion's shape), works in model space ([-1, 1]), and returns
-x_0 (B, C, H, W) with the known pixels pasted back from ``y``. They share the schedule, the
-``Denoiser`` wrapper, the mask-consistency step (``paste_known``) and the time loop
-(``SamplerRun.loop``, with RePaint/DDNM time travel); each one is only its step. The callback gets
-the dict of ``SamplerRun.report`` (x, i, t, t_prev, repeat, x0_pred, nfe, and backward for the
-samplers that differentiate through the network), so benchmarks can plot quality against NFE.
+Each sampler reads ``(denoise, y, hole, schedule, steps, *, <its own options>, generator=None,
+callback=None)`` (k-diffusion's shape), works in model space ([-1, 1]), owns its defaults, and returns
+x_0 (B, C, H, W) with the known pixels pasted back from ``y``. What they share (the ``Denoiser``, the DDIM
+step, ``paste_known`` and the time loop of ``SamplerRun``) is in ``reverse.py``; each one here is only its
+step. The callback gets ``SamplerRun.report``'s dict (x, i, t, t_prev, repeat, x0_pred, nfe, and backward
+for the samplers that differentiate through the network).
 
-    name        where the observation enters                        NFE / image      backward
-    "replace"   x_t: known pixels = noised y (the design's)         S * repeats      0
-    "guidance"  + gradient of the known pixels' error (Ho 2022)     S * repeats      = NFE
-    "ddnm"      x0_hat: keep * y + hole * x0_hat (Wang 2023)        S * repeats      0
-    "pigdm"     vector-Jacobian product of the residual (Song 2023) S * repeats      = NFE
-    "diffpir"   x0_hat: closed-form proximal data step (Zhu 2023)   S * repeats      0
-    "smc"       particles weighted by the known pixels (Dou 2024)   S * particles    0
+    name        where the observation enters                        its repeat option      NFE / image      backward
+    "replace"   x_t: known pixels = noised y (the design's)         dc_repeats (RePaint)   S * dc_repeats   0
+    "guidance"  + gradient of the known pixels' error (Ho 2022)     dc_repeats (RePaint)   S * dc_repeats   = NFE
+    "ddnm"      x0_hat: keep * y + hole * x0_hat (Wang 2023)        travel_rounds          S * rounds       0
+    "pigdm"     vector-Jacobian product of the residual (Song 2023) travel_rounds          S * rounds       = NFE
+    "diffpir"   x0_hat: closed-form proximal data step (Zhu 2023)   travel_rounds          S * rounds       0
+    "smc"       particles weighted by the known pixels (Dou 2024)   (none)                 S * particles    0
 
-``SAMPLERS`` maps each name to its function. ``inpaint(model, images, hole, ..., sampler=name)``, the
-public entry point on [0, 1] images (at the end of this file), validates the inputs and runs one.
+``dc_repeats`` re-noises after every step (RePaint's visits per timestep); ``travel_rounds`` runs each
+window of ``travel_length`` steps that many times (DDNM's time travel). ``guidance`` is the one weight name
+of the two samplers that follow a gradient of the observation ("guidance", "pigdm"). NFE is per image.
+
+``inpaint(model, images, hole, sampler="replace", *, steps, seed, callback, amp, **options)`` runs one of
+``SAMPLERS`` on [0, 1] images; ``options`` are that sampler's own (``sampler_options(name)`` lists them).
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
 
-from .masks import check_binary
 from .accel import amp_context, channels_last, cuda_tf32, resolve_amp, sampling_channels_last
-from .sampling import (Denoiser, SamplerRun, check_autograd, check_int, check_number, ddim_inpaint, ddim_sigma, ddim_step,
-                       paste_known)
+from .checks import check_choice, check_int, check_number
+from .masks import check_binary
+from .reverse import Denoiser, SamplerRun, check_autograd, ddim_sigma, ddim_step, guided_prediction, paste_known
 from .schedule import NoiseSchedule
+
+KNOWN_MODES = ("noised", "clean")
 
 
 def check_eta(eta) -> float:
@@ -37,29 +43,110 @@ def check_eta(eta) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# reconstruction guidance as its own name
+# replacement (the design's sampler), and replacement with reconstruction guidance
 
 
-def guidance_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
-                     guidance: float = 30.0, eta: float = 0.0, dc_repeats: int = 1, dc_fixed_z: bool = True,
-                     init_from_y: bool = True, travel_length: int = 1, generator: torch.Generator | None = None,
+def _replacement(denoise: Callable, y, hole, schedule: NoiseSchedule, steps: int, eta, dc_repeats, travel_length,
+                 dc_fixed_z, init_from_y, known, generator, callback, guidance: float) -> torch.Tensor:
+    """The loop of "replace" and "guidance" (their docstrings); ``guidance`` = 0 is "replace"."""
+    eta = check_eta(eta)
+    check_int(dc_repeats, "dc_repeats")
+    check_int(travel_length, "travel_length")
+    check_choice(known, "known", KNOWN_MODES)
+    run = SamplerRun(schedule, y, hole, steps, generator, callback, counts_backward=guidance > 0)
+    keep, hole = run.keep, run.hole
+    z_obs = run.randn() if dc_fixed_z else None
+
+    def observed_at(t: torch.Tensor) -> torch.Tensor:
+        """The known pixels at the noise level of timestep t."""
+        if known == "clean":
+            return y
+        return schedule.q_sample(y, t, z_obs if dc_fixed_z else run.randn())
+
+    t0 = run.t(0)
+    x = schedule.q_sample(keep * y, t0, run.randn()) if init_from_y else run.randn()
+    x = paste_known(x, observed_at(t0), keep, hole)
+    x0_prev = None
+
+    def step(x, i, r):
+        nonlocal x0_prev
+        t, s = run.t(i), run.t(i + 1)
+        if guidance > 0:
+            x0, eps = guided_prediction(denoise, schedule, x, t, x0_prev, y, hole, guidance)
+            run.backward += 1
+        else:
+            x0, eps = denoise(x, t, x0_prev)
+        run.nfe += 1
+        x0_prev = x0
+        if known == "clean":
+            x0 = paste_known(x0, y, keep, hole)  # the guide: keep known regions in the x0 estimate too
+        x_s = ddim_step(schedule, x, x0, eps, t, s, eta, run.randn() if eta > 0 else None)
+        x_s = paste_known(x_s, observed_at(s), keep, hole)  # mask consistency
+        run.report(x_s, i, r, x0)
+        return x_s
+
+    x = run.loop(x, step, dc_repeats, travel_length)
+    return keep * y + hole * x
+
+
+def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
+                 eta: float = 0.0, dc_repeats: int = 1, travel_length: int = 1, dc_fixed_z: bool = True,
+                 init_from_y: bool = True, known: str = "noised", generator: torch.Generator | None = None,
+                 callback: Callable[[dict], None] | None = None) -> torch.Tensor:
+    """Sampler "replace", the design's: DDIM (Song et al. 2021, eq. 12 and 16) with mask consistency.
+    After every step the known pixels are replaced by the observation noised to the new level,
+        x_s <- (1 - M) * q_sample(y, s) + M * x_s          (M = hole, 1 = fill)
+    so they always carry the observation at exactly the current noise level. With dc_repeats > 1 it is
+    RePaint (Lugmayr et al. 2022, Algorithm 1). Tensors in model space ([-1, 1]).
+
+    denoise      callable (x_t, t, x0_prev) -> (x0_hat, eps_hat), e.g. a ``reverse.Denoiser``
+    y            (B, C, H, W) observation; its values inside the hole are ignored
+    hole         (B or 1, 1, H, W), 1 = pixel to fill, 0 = known
+    steps        number of DDIM steps S <= T (timesteps evenly spaced from T-1 to 0)
+    eta          0 = deterministic DDIM, 1 = DDPM-like ancestral noise
+    dc_repeats   visits per timestep: after each proposal but the last, re-noise x_s back to x_t
+                 (q(x_t | x_s)) and propose again (RePaint's resampling)
+    travel_length  RePaint's jump length: re-noise after windows of this many steps (1 = every step)
+    dc_fixed_z   noise the observation with one fixed draw z for all timesteps (else a fresh draw)
+    init_from_y  start from q_sample(y, T_start) rather than from pure noise
+    known        "noised": known pixels = observation forward-noised to the current t (the MNIST design)
+                 "clean": known pixels = the clean observation, also pasted into x0_hat (the free-form
+                 system's algorithm)
+    callback     called after every proposal with a dict: x, i, t, t_prev, repeat, x0_pred, nfe
+    Returns the final x_0 with the known pixels pasted back from ``y``. NFE per image = S * dc_repeats."""
+    return _replacement(denoise, y, hole, schedule, steps, eta, dc_repeats, travel_length, dc_fixed_z, init_from_y,
+                        known, generator, callback, guidance=0.0)
+
+
+def guidance_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
+                     guidance: float = 1.0, eta: float = 0.0, dc_repeats: int = 1, travel_length: int = 1,
+                     dc_fixed_z: bool = True, init_from_y: bool = True, known: str = "noised",
+                     generator: torch.Generator | None = None,
                      callback: Callable[[dict], None] | None = None) -> torch.Tensor:
-    """Replacement plus reconstruction guidance (Ho et al. 2022, "Video Diffusion Models", eq. 7):
-    ``ddim_inpaint`` with ``guidance`` = w > 0, see ``sampling``'s module docstring. It is DPS
-    (Chung et al. 2023, Algorithm 1) up to its step-size rule, with replacement kept on top."""
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 < guidance < float("inf"):
-        raise ValueError(f"guidance must be a finite number > 0 for sampler='guidance' (e.g. 30), got {guidance!r}")
-    return ddim_inpaint(denoise, y, hole, schedule, steps, eta=eta, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
-                        init_from_y=init_from_y, generator=generator, callback=callback, guidance=guidance,
-                        travel_length=travel_length)
+    """Sampler "guidance": replacement (``ddim_inpaint``, the same options) plus reconstruction guidance
+    (Ho et al. 2022, "Video Diffusion Models", eq. 7) of weight ``guidance`` = w > 0 at every
+    evaluation, before the step (``reverse.guided_prediction``):
+        x0_hat <- x0_hat - (w sqrt(abar_t) / 2) * M * grad_{x_t} || (1 - M) * (y - x0_hat(x_t)) ||^2
+        eps_hat <- (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)
+    Replacement alone tells the hole about the known pixels only through the network's next input; the
+    gradient tells it at once which way its content must change for the whole image to agree. Only the
+    hole's x0_hat moves, with a fixed weight, and the known pixels are still replaced after every step.
+    That is not DPS (Chung et al. 2023, Algorithm 1), which moves all of x_{t-1} by a step normalised by
+    the residual's norm and replaces nothing. Each evaluation also takes a backward pass through the
+    network: NFE per image = S * dc_repeats, and as many backward passes. The weight that works best
+    depends on the network (``registry.RECOMMENDED``)."""
+    guidance = check_number(guidance, "guidance", 0.0, float("inf"), low_open=True)
+    check_autograd("sampler='guidance'")
+    return _replacement(denoise, y, hole, schedule, steps, eta, dc_repeats, travel_length, dc_fixed_z, init_from_y,
+                        known, generator, callback, guidance=guidance)
 
 
 # ----------------------------------------------------------------------------------------------
 # DDNM: consistency in x0-space
 
 
-def ddnm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
-                 eta: float = 0.0, dc_repeats: int = 1, travel_length: int = 1,
+def ddnm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
+                 eta: float = 0.0, travel_rounds: int = 1, travel_length: int = 1,
                  generator: torch.Generator | None = None,
                  callback: Callable[[dict], None] | None = None) -> torch.Tensor:
     """DDNM (Wang et al. 2023, "Zero-Shot Image Restoration Using Denoising Diffusion Null-Space
@@ -73,11 +160,11 @@ def ddnm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
     (eq. 12 of DDIM; DDNM's code does the same). Starts from pure noise.
 
     Time travel (DDNM's "time-travel trick", on RePaint's schedule): windows of
-    ``travel_length`` steps are run ``dc_repeats`` times, re-noising x from the window's end back to
+    ``travel_length`` steps are run ``travel_rounds`` times, re-noising x from the window's end back to
     its start between runs, so that later, better x0_hat estimates can correct earlier steps.
-    NFE per image = steps * dc_repeats."""
+    NFE per image = steps * travel_rounds."""
     check_eta(eta)
-    check_int(dc_repeats, "dc_repeats")
+    check_int(travel_rounds, "travel_rounds")
     check_int(travel_length, "travel_length")
     run = SamplerRun(schedule, y, hole, steps, generator, callback)
     keep, hole = run.keep, run.hole
@@ -94,7 +181,7 @@ def ddnm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
         run.report(x_s, i, r, x0)
         return x_s
 
-    x = run.loop(run.randn(), step, dc_repeats, travel_length)
+    x = run.loop(run.randn(), step, travel_rounds, travel_length)
     return keep * y + hole * x
 
 
@@ -102,8 +189,8 @@ def ddnm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedul
 # PiGDM: pseudo-inverse guidance
 
 
-def pigdm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
-                  eta: float = 0.0, sigma_y: float = 0.0, weight: float = 1.0, dc_repeats: int = 1,
+def pigdm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
+                  eta: float = 0.0, sigma_y: float = 0.0, guidance: float = 1.0, travel_rounds: int = 1,
                   travel_length: int = 1, generator: torch.Generator | None = None,
                   callback: Callable[[dict], None] | None = None) -> torch.Tensor:
     """PiGDM (Song et al. 2023, "Pseudoinverse-Guided Diffusion Models for Inverse Problems", ICLR,
@@ -114,17 +201,17 @@ def pigdm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedu
     For inpainting H selects the known pixels (H H^T = I): g = J^T keep (y - x0_hat) / (r_t^2 + sigma_y^2),
     one backward pass through the network per evaluation (autograd's vjp).
     The step (Algorithm 1): the DDIM step with the network's x0_hat and eps_hat, plus the guidance
-        x_s = DDIM(x0_hat, eps_hat) + weight * sqrt(abar_s) sqrt(abar_t) r_t^2 g,
+        x_s = DDIM(x0_hat, eps_hat) + guidance * sqrt(abar_s) sqrt(abar_t) r_t^2 g,
     i.e. x0_hat moved by sqrt(abar_t) r_t^2 g before the step. The r_t^2 in front cancels the one in g
     for sigma_y = 0 (noiseless inpainting needs no small sigma_y to stay finite); it is the
     coefficient of the public implementations (e.g. azula's PGDMSampler), and the Tweedie step
     E[x0 | x_t, y] - E[x0 | x_t] = ((1 - abar_t) / sqrt(abar_t)) grad log p(y | x_t) up to abar_t.
-    ``weight`` = 1 is the paper's; the known pixels are not replaced during the loop, only pasted
-    into the result. NFE per image = steps * dc_repeats, and as many backward passes."""
+    ``guidance`` = 1 is the paper's weight; the known pixels are not replaced during the loop, only
+    pasted into the result. NFE per image = steps * travel_rounds, and as many backward passes."""
     check_eta(eta)
     sigma_y = check_number(sigma_y, "sigma_y", 0.0, float("inf"))
-    weight = check_number(weight, "weight", 0.0, float("inf"))
-    check_int(dc_repeats, "dc_repeats")
+    guidance = check_number(guidance, "guidance", 0.0, float("inf"))
+    check_int(travel_rounds, "travel_rounds")
     check_int(travel_length, "travel_length")
     check_autograd("sampler='pigdm'")
     run = SamplerRun(schedule, y, hole, steps, generator, callback, counts_backward=True)
@@ -147,11 +234,11 @@ def pigdm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedu
         x0, eps = x0.detach(), eps.detach()
         x0_prev = x0
         x_s = ddim_step(schedule, x, x0, eps, t, s, eta, run.randn() if eta > 0 else None)
-        x_s = x_s + weight * a_s.sqrt() * a_t.sqrt() * r2 * g  # PiGDM's guidance term (Algorithm 1)
+        x_s = x_s + guidance * a_s.sqrt() * a_t.sqrt() * r2 * g  # PiGDM's guidance term (Algorithm 1)
         run.report(x_s, i, r, x0)
         return x_s
 
-    x = run.loop(run.randn(), step, dc_repeats, travel_length)
+    x = run.loop(run.randn(), step, travel_rounds, travel_length)
     return keep * y + hole * x
 
 
@@ -159,8 +246,8 @@ def pigdm_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedu
 # DiffPIR: a closed-form data step, then re-noise
 
 
-def diffpir_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
-                    zeta: float = 0.3, lam: float = 7.0, sigma_y: float = 0.0, dc_repeats: int = 1,
+def diffpir_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
+                    zeta: float = 0.3, lam: float = 7.0, sigma_y: float = 0.0, travel_rounds: int = 1,
                     travel_length: int = 1, generator: torch.Generator | None = None,
                     callback: Callable[[dict], None] | None = None) -> torch.Tensor:
     """DiffPIR (Zhu et al. 2023, "Denoising Diffusion Models for Plug-and-Play Image Restoration",
@@ -176,11 +263,11 @@ def diffpir_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
       3. eps_hat = (x_t - sqrt(abar_t) z) / sqrt(1 - abar_t), the effective noise of z;
       4. x_s = sqrt(abar_s) z + sqrt(1 - abar_s) (sqrt(1 - zeta) eps_hat + sqrt(zeta) eps),  eps ~ N(0, I):
          ``zeta`` mixes fresh noise in (0: DDIM's deterministic step, 1: all noise fresh).
-    Starts from pure noise. NFE per image = steps * dc_repeats."""
+    Starts from pure noise. NFE per image = steps * travel_rounds."""
     zeta = check_number(zeta, "zeta", 0.0, 1.0)
     lam = check_number(lam, "lam", 0.0, float("inf"), low_open=True)
     sigma_y = check_number(sigma_y, "sigma_y", 0.0, float("inf"))
-    check_int(dc_repeats, "dc_repeats")
+    check_int(travel_rounds, "travel_rounds")
     check_int(travel_length, "travel_length")
     run = SamplerRun(schedule, y, hole, steps, generator, callback)
     keep, hole = run.keep, run.hole
@@ -201,7 +288,7 @@ def diffpir_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
         run.report(x_s, i, r, z)
         return x_s
 
-    x = run.loop(run.randn(), step, dc_repeats, travel_length)
+    x = run.loop(run.randn(), step, travel_rounds, travel_length)
     return keep * y + hole * x
 
 
@@ -225,7 +312,7 @@ def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
     return 1.0 / torch.softmax(log_w, dim=1).square().sum(1)
 
 
-def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
+def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int, *,
                 particles: int = 8, eta: float = 1.0, ess_threshold: float = 0.5,
                 generator: torch.Generator | None = None,
                 callback: Callable[[dict], None] | None = None) -> torch.Tensor:
@@ -317,6 +404,63 @@ def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
 
 SAMPLERS = {"replace": ddim_inpaint, "guidance": guidance_inpaint, "ddnm": ddnm_inpaint, "pigdm": pigdm_inpaint,
             "diffpir": diffpir_inpaint, "smc": smc_inpaint}
+SAMPLER_INPUTS = ("denoise", "y", "hole", "schedule", "steps", "generator", "callback")  # not options
+
+
+def sampler_options(sampler: str) -> dict:
+    """The options of sampler ``sampler`` with its own defaults, e.g. ``sampler_options("smc")`` ->
+    {"particles": 8, "eta": 1.0, "ess_threshold": 0.5}."""
+    check_choice(sampler, "sampler", SAMPLERS)
+    params = inspect.signature(SAMPLERS[sampler]).parameters
+    return {name: p.default for name, p in params.items() if name not in SAMPLER_INPUTS}
+
+
+def check_options(sampler: str, options: dict) -> dict:
+    """``options`` if every one is an option of ``sampler``; else a ValueError that names the sampler's
+    options (and the samplers that do take the one given)."""
+    own = sampler_options(sampler)
+    for name in options:
+        if name not in own:
+            takers = [k for k in SAMPLERS if k != sampler and name in sampler_options(k)]
+            hint = f" ({name!r} is an option of sampler {', '.join(map(repr, takers))})" if takers else ""
+            raise ValueError(f"sampler={sampler!r} has no option {name!r}; its options are "
+                             f"{', '.join(own) if own else '(none)'}{hint}")
+    return dict(options)
+
+
+REPEAT_OPTIONS = ("dc_repeats", "travel_rounds")  # what a sampler's repeat option is called (module docstring)
+
+
+def repeat_option(sampler: str) -> str | None:
+    """The name of ``sampler``'s repeat option ("dc_repeats" or "travel_rounds"), None if it has none."""
+    return next((name for name in REPEAT_OPTIONS if name in sampler_options(sampler)), None)
+
+
+def route_options(sampler: str, options: dict | None = None, defaults: dict | None = None, **given) -> dict:
+    """The one place that decides which argument goes to which sampler, for callers that hold some
+    options as their own general arguments (the commands' ``dc_repeats``, ``eta``, ``guidance``; the
+    widget's controls). Returns the keyword options for ``SAMPLERS[sampler]``:
+      - each of ``given`` goes to the sampler if it is one of its options; None means the sampler's
+        own default (left out);
+      - one it does not take must be None or equal to the caller's default in ``defaults`` (it was
+        not asked for), else a ValueError names the samplers that take it;
+      - ``options`` are passed on as they are, checked by ``check_options``."""
+    check_choice(sampler, "sampler", SAMPLERS)
+    own, defaults = sampler_options(sampler), defaults or {}
+    out = {}
+    for name, value in given.items():
+        if name in own:
+            if value is not None:
+                out[name] = value
+        elif value is not None and value != defaults.get(name):
+            takers = [k for k in SAMPLERS if name in sampler_options(k)]
+            raise ValueError(f"{name}={value!r} does not apply to sampler={sampler!r}; it is an option of sampler "
+                             f"{', '.join(map(repr, takers)) or '(none)'}")
+    extra = check_options(sampler, options or {})
+    clash = sorted(set(out) & set(extra))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} given twice (as an argument and in the sampler's options)")
+    return {**out, **extra}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,71 +494,30 @@ def check_images_and_hole(images, hole, channels: int | None = None, size: int |
     return check_binary(hole.to(device=images.device, dtype=images.dtype))
 
 
-# the arguments of ``inpaint`` that several samplers share, with inpaint's defaults (eta=None: the
-# sampler's own default, 0 = DDIM for all but "smc", whose weights need eta > 0 and which takes 1)
-SHARED_DEFAULTS = dict(eta=None, dc_repeats=1, dc_fixed_z=True, init_from_y=True, known="noised", guidance=0.0)
-
-
-def sampler_arguments(sampler: str, options: dict, **shared):
-    """(the sampler function, its keyword arguments) for ``inpaint``'s ``sampler`` and arguments.
-
-    A shared argument goes to the sampler if its signature names it; one it does not name must keep
-    inpaint's default. ``options`` must be arguments of the sampler's own. Else a ValueError names
-    the argument and what is allowed."""
-    import inspect
-
-    if not isinstance(sampler, str) or sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {sampler!r}")
-    func = SAMPLERS[sampler]
-    params = set(inspect.signature(func).parameters) - {"denoise", "y", "hole", "schedule", "steps", "generator",
-                                                         "callback"}
-    kwargs = {}
-    for name, value in shared.items():
-        if name in params:
-            if value is not None:
-                kwargs[name] = value
-        elif value != SHARED_DEFAULTS[name]:
-            takers = [k for k, f in SAMPLERS.items() if name in inspect.signature(f).parameters]
-            raise ValueError(f"{name}={value!r} does not apply to sampler={sampler!r}; it applies to "
-                             f"sampler {', '.join(map(repr, takers))} (leave it at {SHARED_DEFAULTS[name]!r})")
-    own = sorted(params - set(shared))
-    for name, value in options.items():
-        if name not in own:
-            raise ValueError(f"sampler={sampler!r} has no option {name!r}; its options are "
-                             f"{', '.join(own) if own else '(none)'}")
-        kwargs[name] = value
-    return func, kwargs
-
-
 @torch.no_grad()
-def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float | None = None,
-            dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True, seed: int | None = None,
-            callback: Callable[[dict], None] | None = None, known: str = "noised",
-            amp: bool | None = False, guidance: float = 0.0, sampler: str = "replace",
-            **sampler_options) -> torch.Tensor:
-    """Inpaint ``images`` (B, C, H, W) in [0, 1] where ``hole`` (B or 1, 1, H, W) is 1.
+def inpaint(model, images: torch.Tensor, hole: torch.Tensor, sampler: str = "replace", *, steps: int = 50,
+            seed: int | None = None, callback: Callable[[dict], None] | None = None, amp: bool | None = False,
+            **options) -> torch.Tensor:
+    """Inpaint ``images`` (B, C, H, W) in [0, 1] where ``hole`` (B or 1, 1, H, W) is 1, with sampler
+    ``sampler`` (one of ``SAMPLERS``: "replace", the design's, by default) at ``steps`` steps.
 
+    ``options`` are the sampler's own keyword arguments, with its own defaults (``sampler_options``):
+    e.g. ``dc_repeats=2`` for "replace", ``guidance=20, dc_repeats=3`` for "guidance",
+    ``particles=16`` for "smc". An option the sampler does not have is a ValueError naming its options.
     Returns (B, C, H, W) in [0, 1], on the images' device; outside the hole it equals ``images``
-    exactly. The same ``seed`` gives the same output. See ``ddim_inpaint`` for the arguments
-    (``eta`` None: the sampler's default, 0 for "replace").
+    exactly. The same ``seed`` gives the same output.
     ``amp=True`` (or None: on for CUDA): on CUDA, autocast the network in bf16 (fp16 where bf16 is
     unsupported), with channels_last weights and TF32, for this call only; no effect on the CPU.
     Off by default, so that on a GPU the result is that of the plain fp32 loop (notebook 04).
-    ``guidance`` > 0 adds reconstruction guidance of that weight to every evaluation (see the
-    module docstring; off by default, as in the design's sampler).
-    ``sampler`` picks the sampler (``samplers.SAMPLERS``): "replace" (the design's, default),
-    "guidance", "ddnm", "pigdm", "diffpir" or "smc"; ``sampler_options`` are that sampler's own
-    keyword arguments (e.g. ``particles=16`` for "smc", ``travel_length=5`` for "ddnm"). Of the
-    arguments above, each sampler takes those its signature names; passing another one at a value
-    other than its default is a ValueError (e.g. ``known="clean"`` with sampler="ddnm").
     On the CPU the network runs in channels_last for the call (faster; the sums inside each
     convolution run in another order, so the images agree with an NCHW loop's to float rounding, which
     20 evaluations grow to about 1e-5; notebook 04's loop, run in the same layout, matches bit for bit).
     No step of the loop waits for the device (no ``.item()``). A compiled network
     (``torch.compile(model)``) may be passed as ``model``."""
     cfg = model.config
-    sample, kwargs = sampler_arguments(sampler, sampler_options, eta=eta, dc_repeats=dc_repeats,
-                                       dc_fixed_z=dc_fixed_z, init_from_y=init_from_y, known=known, guidance=guidance)
+    check_options(sampler, options)
+    sample = SAMPLERS[sampler]
+    check_int(steps, "steps", 1, cfg.T)
     hole = check_images_and_hole(images, hole, cfg.channels, cfg.image_size)
     if not hole.any():
         return images.clone()
@@ -434,7 +537,7 @@ def inpaint(model, images: torch.Tensor, hole: torch.Tensor, steps: int = 50, et
         # one autocast region for the whole loop: autocast caches its casts of the weights until it exits
         with cuda_tf32(device, amp), channels_last(model, sampling_channels_last(device, amp)), autocast():
             denoise = Denoiser(model, schedule, y=y, hole=h)
-            out = sample(denoise, y, h, schedule, steps, generator=generator, callback=callback, **kwargs)
+            out = sample(denoise, y, h, schedule, steps, generator=generator, callback=callback, **options)
     finally:
         model.train(was_training)
     out = to_unit(out).to(images.device, images.dtype).contiguous()

@@ -243,11 +243,13 @@ class Trainer:
         self.step, self.history, self.seconds_before = 0, [], 0.0
 
     # -- checkpoints
-    def resume(self, path, may_change: set, legacy_history=None, extra_check=None) -> None:
+    def resume(self, path, may_change: set, legacy_history=None, extra_check=None, upgrade_config=None) -> None:
         """Continue from ``path``: weights, EMA, Adam, step, history, and every random stream when the
-        number of processes is the same (else fresh per-rank streams)."""
+        number of processes is the same (else fresh per-rank streams). ``upgrade_config`` maps a saved
+        train config to today's names before the comparison (a renamed field)."""
         ckpt = read_state(path, self.kind, self.device, legacy_history, lambda s: lr_at(s, self.cfg))
-        check_resume(ckpt["train_config"], self.train_config, may_change, path)
+        saved = ckpt["train_config"] if upgrade_config is None else upgrade_config(ckpt["train_config"])
+        check_resume(saved, self.train_config, may_change, path)
         if extra_check is not None:
             extra_check(ckpt)
         self.model.load_state_dict(ckpt["model"])

@@ -33,20 +33,32 @@
 # 5. the three things a network can predict ($\epsilon$, $x_0$, $v$), and why this project predicts $v$.
 #
 # Everything here is implemented once in `inpaintlib/schedule.py`; the notebook imports it, and where it
-# writes a formula out itself it checks that its version agrees with the library's.
+# writes a formula out itself it checks that its version agrees with the library's. The sizes and choices
+# come from **the MNIST design**, the short design document this project started from;
+# [docs/sources.md](../docs/sources.md) says what it specified and where the project departs from it.
 
 # %%
+# FAST = True: small sizes and the same code, a few minutes on a CPU (the README's table has the times).
+# FAST = False: the full sizes, 20,000 Monte Carlo chains instead of 2,000 (seconds more).
+# The environment variable INPAINTLIB_FAST (1 or 0), when set, overrides this line.
+FAST = True
+
 # Set-up: on Colab, fetch the repository and install it without touching Colab's torch and
 # torchvision; elsewhere, use the checkout this notebook is in. Safe to run again (Run all).
 import os
 import subprocess
 import sys
 
+REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL; a fork: the README says how
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/inpaintlib"
-    REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL (a test checks)
     if not os.path.isdir(os.path.join(REPO_DIR, ".git")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True,
+                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        if clone.returncode != 0:
+            git_says = (clone.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"Could not clone {REPO_URL} ({git_says}). If this notebook comes from a "
+                             "fork, set REPO_URL above to the fork's address; else check the runtime's network.")
 elif os.path.isfile(os.path.join("..", "inpaintlib", "__init__.py")):
     REPO_DIR = os.path.abspath("..")  # started from notebooks/ in a checkout
 else:
@@ -56,7 +68,7 @@ if REPO_DIR not in sys.path:
 
 from inpaintlib.notebook import setup
 
-env = setup(REPO_DIR)
+env = setup(REPO_DIR, fast=FAST)
 
 # %%
 import math
@@ -64,12 +76,13 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from inpaintlib import NoiseSchedule, load_test_images, to_model, to_unit
+from inpaintlib import NoiseSchedule, load_test_images
 from inpaintlib.notebook import sizes
+from inpaintlib.utils import to_model, to_unit
 
-# fast mode (INPAINTLIB_FAST=1) only shrinks the Monte Carlo sample of section 4
+# fast mode (FAST in the first cell) only shrinks the Monte Carlo sample of section 4
 S = sizes(fast=dict(n_samples=2_000), full=dict(n_samples=20_000))
-T = 400  # the design document trains with steps=400 diffusion timesteps
+T = 400  # the MNIST design trains with steps=400 diffusion timesteps (docs/sources.md)
 
 # %% [markdown]
 # ## 1. The schedule: $\beta_t$, $\alpha_t$, $\bar\alpha_t$
@@ -298,7 +311,7 @@ print("q_sample, v_from, x0_from_eps, x0_from_v and to_x0_eps agree with the for
 # $v$ takes the better half of each: it never amplifies an error (with the cosine schedule, where
 # $\bar\alpha_{T-1}\approx 0$, the $\epsilon$ column's factor is unbounded), and its target is never tiny nor
 # huge: its variance $\bar\alpha_t + (1-\bar\alpha_t)\,\mathrm{Var}[x_0]$ slides from that of $\epsilon$ to that of
-# $x_0$. This is why the design trains with `pred="v"`. We measure both effects below: perturb
+# $x_0$. This is why the MNIST design trains with `pred="v"`. We measure both effects below: perturb
 # the exact target by noise of size $\delta = 0.1$, convert with the library (`to_x0_eps`, no clipping), and
 # compare the error in $\hat x_0$ with the formulas in the table.
 
@@ -350,3 +363,13 @@ plt.show()
 # * $\epsilon$, $x_0$ and $v$ carry the same information; $v$ keeps the network's errors from being amplified.
 #
 # Next, **02_unet_blocks**: the network that reads $x_t$ and $t$ and outputs $v$.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Build `NoiseSchedule(1000, "linear")` and read its last row in the table of section 1: how much of the
+#    digit survives at $t = T-1$ now, and why does that matter for a sampler that starts there?
+# 2. Change `t_show` in section 4 to 5 and to 399: where do the histograms of the chain and of the one-jump
+#    formula sit, and does the check still pass?
+# 3. In the last cell, change `delta` to 0.5 and plot the cosine schedule instead of the linear one: which
+#    parameterisation's error grows without bound at the last step, and by how much?

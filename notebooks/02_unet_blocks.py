@@ -23,8 +23,8 @@
 # public address is written; a test checks that this copy agrees with it.</small>
 #
 # Notebook 01 fixed the corruption; now the network that undoes it. It reads a noisy image $x_t$ and the
-# timestep $t$ and outputs $v$ (or $\epsilon$, or $x_0$). The design calls for a small
-# **timestep-conditioned U-Net** for 28×28 digits. We build it up from its parts, all in
+# timestep $t$ and outputs $v$ (or $\epsilon$, or $x_0$). The MNIST design
+# ([docs/sources.md](../docs/sources.md)) calls for a small **timestep-conditioned U-Net** for 28×28 digits. We build it up from its parts, all in
 # `inpaintlib/blocks.py`, then assemble the real network (`inpaintlib/mnist/model.py: DenoiserUNet`):
 #
 # 1. sinusoidal timestep embeddings;
@@ -36,17 +36,27 @@
 # Nothing is trained here, so the notebook runs in seconds in fast mode and in full mode alike.
 
 # %%
+# FAST = True: small sizes and the same code, a few minutes on a CPU (the README's table has the times).
+# FAST = False: the full sizes, the same as fast mode (this notebook has no sizes to shrink).
+# The environment variable INPAINTLIB_FAST (1 or 0), when set, overrides this line.
+FAST = True
+
 # Set-up: on Colab, fetch the repository and install it without touching Colab's torch and
 # torchvision; elsewhere, use the checkout this notebook is in. Safe to run again (Run all).
 import os
 import subprocess
 import sys
 
+REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL; a fork: the README says how
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/inpaintlib"
-    REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL (a test checks)
     if not os.path.isdir(os.path.join(REPO_DIR, ".git")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True,
+                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        if clone.returncode != 0:
+            git_says = (clone.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"Could not clone {REPO_URL} ({git_says}). If this notebook comes from a "
+                             "fork, set REPO_URL above to the fork's address; else check the runtime's network.")
 elif os.path.isfile(os.path.join("..", "inpaintlib", "__init__.py")):
     REPO_DIR = os.path.abspath("..")  # started from notebooks/ in a checkout
 else:
@@ -56,7 +66,7 @@ if REPO_DIR not in sys.path:
 
 from inpaintlib.notebook import setup
 
-env = setup(REPO_DIR)
+env = setup(REPO_DIR, fast=FAST)
 
 # %%
 import math
@@ -66,11 +76,12 @@ import torch
 import torch.nn.functional as F
 
 from inpaintlib import (Attention, DenoiserUNet, ModelConfig, NoiseSchedule, ResBlock, SinusoidalEmbeddings,
-                        count_parameters, load_test_images, to_model)
+                        count_parameters, load_test_images)
 from inpaintlib.blocks import Downsample, Upsample
+from inpaintlib.utils import to_model
 
 torch.manual_seed(0)
-T = 400  # the design's number of diffusion timesteps
+T = 400  # the MNIST design's number of diffusion timesteps (docs/sources.md)
 
 # %% [markdown]
 # ## 1. Sinusoidal timestep embeddings
@@ -369,3 +380,13 @@ plt.show()
 # * Coordinates and the previous estimate are extra input channels, nothing more.
 #
 # Next, **03_training**: teaching this network to predict $v$.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Set `dim = 8` in section 1 and look at the similarity matrix again: which timesteps can the network no
+#    longer tell apart?
+# 2. Build `DenoiserUNet(ModelConfig(base_channels=16))` and count its parameters: how does the count scale
+#    with the width, and why roughly that way?
+# 3. Feed the untrained network the same $x_t$ at $t = 0$ and $t = 399$: is its output different? What does
+#    that say about where the timestep enters at initialisation?

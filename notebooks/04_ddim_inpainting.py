@@ -31,20 +31,34 @@
 #    `inpaintlib.inpaint` for the same seed;
 # 2. the reverse process as a strip (`display_reverse`) and as an animation saved to `outputs/`;
 # 3. what the knobs do: `eta`, `dc_repeats`, `init_from_y`;
-# 4. the design's `sample_cmd(...)`, called from a cell.
+# 4. the design's `sample_cmd(...)`, called from a cell;
+# 5. the best the project does, beside the design's sampler.
+#
+# "The design" is the MNIST design, the document this project started from: its sampler is replacement
+# with `dc_repeats=2` ([docs/sources.md](../docs/sources.md) says what it specified).
 
 # %%
+# FAST = True: small sizes and the same code, a few minutes on a CPU (the README's table has the times).
+# FAST = False: the full sizes, 16 digits, 50 DDIM steps, sample_cmd at 400 steps: minutes on a CPU.
+# The environment variable INPAINTLIB_FAST (1 or 0), when set, overrides this line.
+FAST = True
+
 # Set-up: on Colab, fetch the repository and install it without touching Colab's torch and
 # torchvision; elsewhere, use the checkout this notebook is in. Safe to run again (Run all).
 import os
 import subprocess
 import sys
 
+REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL; a fork: the README says how
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/inpaintlib"
-    REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL (a test checks)
     if not os.path.isdir(os.path.join(REPO_DIR, ".git")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True,
+                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        if clone.returncode != 0:
+            git_says = (clone.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"Could not clone {REPO_URL} ({git_says}). If this notebook comes from a "
+                             "fork, set REPO_URL above to the fork's address; else check the runtime's network.")
 elif os.path.isfile(os.path.join("..", "inpaintlib", "__init__.py")):
     REPO_DIR = os.path.abspath("..")  # started from notebooks/ in a checkout
 else:
@@ -54,7 +68,7 @@ if REPO_DIR not in sys.path:
 
 from inpaintlib.notebook import setup
 
-env = setup(REPO_DIR)
+env = setup(REPO_DIR, fast=FAST)
 
 # %%
 from pathlib import Path
@@ -64,17 +78,18 @@ import torch
 from IPython.display import Image, display
 from matplotlib.animation import FuncAnimation, PillowWriter
 
-from inpaintlib import (HoleMetrics, NoiseSchedule, center_hole, ddim_timesteps, display_reverse, inpaint,
-                        load_model, load_test_images, sample_cmd, to_model, to_unit)
+from inpaintlib import (RECOMMENDED, HoleMetrics, NoiseSchedule, center_hole, ddim_timesteps, display_reverse,
+                        inpaint, load_model, load_test_images, pretrained, sample_cmd)
 from inpaintlib.accel import channels_last, sampling_channels_last
-from inpaintlib.notebook import choose_checkpoint, sizes
+from inpaintlib.notebook import sizes
+from inpaintlib.utils import to_model, to_unit
 
 S = sizes(fast=dict(n_images=6, steps=10, sample_cmd_steps=10),
           full=dict(n_images=16, steps=50, sample_cmd_steps=400))
 OUT = Path("outputs/04_ddim_inpainting")  # everything this notebook writes goes here
 OUT.mkdir(parents=True, exist_ok=True)
 
-CKPT = choose_checkpoint()  # yours from 03 if you trained one, else the shipped model
+CKPT = pretrained("mnist")  # the shipped model; yours from 03 (full mode): Path("outputs/inpaint/last.pt")
 model = load_model(CKPT)  # EMA weights, eval mode, on the GPU when there is one
 cfg = model.config
 schedule = NoiseSchedule(cfg.T, cfg.schedule).to(env.device)
@@ -118,7 +133,7 @@ hole = center_hole(28, 12)  # (1, 1, 28, 28): 1 = pixel to fill, the design's 12
 # from pure noise. Either way the known pixels are then set to the noised observation, which with $T = 400$
 # and the linear schedule still carries about 13% of the signal (notebook 01).
 #
-# The library implements all this once, in `inpaintlib/sampling.py: ddim_inpaint` (called by `inpaint`).
+# The library implements all this once, in `inpaintlib/samplers.py: ddim_inpaint` (called by `inpaint`).
 # Here it is again as one explicit loop. To give the same numbers, it draws its random tensors from a
 # generator seeded like `inpaint`'s, in the same order: $z_\text{obs}$, the start, then per proposal the
 # $\eta$-noise (only when $\eta > 0$), and the re-noising draw (only between repeats).
@@ -269,13 +284,14 @@ display(Image(filename=str(gif_path)))
 
 # %%
 design = dict(eta=0.0, dc_repeats=2, init_from_y=True)
+W = RECOMMENDED["mnist"]["guidance"]  # the guidance weight recommended for the shipped model
 variants = [("design: eta=0, dc_repeats=2, init_from_y", design),
             ("eta=0.5", {**design, "eta": 0.5}),
             ("eta=1 (DDPM-like noise)", {**design, "eta": 1.0}),
             ("dc_repeats=1 (no resampling)", {**design, "dc_repeats": 1}),
             ("dc_repeats=4", {**design, "dc_repeats": 4}),
             ("init_from_y=False (pure noise)", {**design, "init_from_y": False}),
-            ("guidance=30", {**design, "guidance": 30.0})]
+            (f"sampler='guidance', w={W:g}", {**design, "sampler": "guidance", "guidance": W})]
 outputs = {}
 for name, setting in variants:
     nfe = []
@@ -310,17 +326,19 @@ plt.show()
 #   pixels are replaced by the noised observation in both cases. Expect a small effect with this schedule;
 #   the option matters more where the first visited step keeps more signal (fewer timesteps, a
 #   schedule that ends higher, or a sampler that starts part-way).
-# * **`guidance`** is not in the design: reconstruction guidance (Ho et al. 2022). Replacement tells the
+# * **`sampler="guidance"`** is not in the design: reconstruction guidance (Ho et al. 2022). Replacement tells the
 #   hole about the ring only through the network's next input. Guidance asks the network directly: how
 #   badly does its clean-image estimate $\hat x_0(x_t)$ miss the observation on the known pixels, and which
 #   way should $x_t$ move to miss it less? With weight $w$ and hole $M$,
 #   $\hat x_0 \leftarrow \hat x_0 - \tfrac{w\sqrt{\bar\alpha_t}}{2}\, M \odot \nabla_{x_t}
-#   \lVert (1-M)\odot(y - \hat x_0(x_t))\rVert^2$, and $\hat\epsilon$ is recomputed from it. Each evaluation
-#   then also takes a backward pass through the network (1.8x the time of a plain step, measured). On the shipped
-#   default it is the largest single improvement measured (notebook 05 and the README's quality table),
-#   and it adds up with `dc_repeats`: on 64 *training* digits (step-4000 weights, 50 steps) $w = 45$ gave
-#   9.49, 9.95 and 10.27 dB with 1, 2 and 3 repeats, and $w = 30$ with 3 repeats 10.47 dB, the setting the
-#   README's table uses.
+#   \lVert (1-M)\odot(y - \hat x_0(x_t))\rVert^2$, and $\hat\epsilon$ is recomputed from it; the known
+#   pixels are still replaced after every step. Each evaluation then also takes a backward pass through the
+#   network: on this project's CPU one backward pass costs 1.08 forward passes, so a guided step costs
+#   2.08x a plain one (`backward_cost_in_forwards` in `benchmarks/results/quality_ladder11700_cpu.json`).
+#   On the shipped model it is the largest single improvement measured (notebook 05, `docs/quality.md`), and it
+#   adds up with `dc_repeats`. The setting recommended for this model, `RECOMMENDED["mnist"]`, is weight
+#   20 at 10 steps with 3 resampling rounds, chosen on *training* digits by `benchmarks/tune_samplers.py`;
+#   the row above uses the weight with this notebook's steps and the design's `dc_repeats=2`.
 #
 # Below, diversity: four fills of the same digit, drawn as one batch of four copies (each copy gets its own
 # noise), deterministic steps ($\eta = 0$) against stochastic ones ($\eta = 1$). With $\eta = 0$ only the
@@ -375,8 +393,7 @@ display(Image(filename=str(OUT / "samples.png")))
 #
 # Under each fill is the digit that the shipped classifier (`inpaintlib/classifier.py`) reads, green when
 # it is the true one. The design's sampler stays one argument away everywhere: `inpaint(model, images, hole)`
-# with no sampler arguments *is* the design's step, and `demo(model="mnist", dc_repeats=2, guidance=0)` shows
-# it alone.
+# with no sampler arguments *is* the design's step.
 
 # %%
 from inpaintlib.demo import demo
@@ -400,3 +417,13 @@ display(Image(filename=shown["panel"]))
 # * `eta`, `dc_repeats` and `init_from_y` trade randomness, cost and how much the observation guides the start.
 #
 # Next, **05_evaluation**: measuring the fill, only inside the hole.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Change the guidance weight `W` in section 3 to 5 and to 60 and watch the filled digits: at which weight do
+#    they stop agreeing with the ring, and at which do they turn into noise?
+# 2. Set `dc_repeats=1` and `dc_repeats=4` in `inpaint_by_hand` and check that it still equals `inpaint`. How
+#    many network evaluations does each cost, and where does the seam between box and digit change?
+# 3. Pass `known="clean"` to `inpaint` (the known pixels pasted clean, not noised): is the fill better or worse
+#    on this network, and why might a network that never saw clean pixels at high noise mind?

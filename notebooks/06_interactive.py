@@ -22,7 +22,7 @@
 # <small>The badge's address is built from `inpaintlib.notebook.REPO_URL`, the one place the repository's
 # public address is written; a test checks that this copy agrees with it.</small>
 #
-# Notebooks 04 and 05 filled the design's 12x12 centre box. Here **you** choose the hole: paint it on a
+# Notebooks 04 and 05 filled the MNIST design's 12x12 centre box ([docs/sources.md](../docs/sources.md)). Here **you** choose the hole: paint it on a
 # digit with the mouse, press **Run**, and watch DDIM fill it step by step.
 #
 # 1. the MNIST widget: a test digit (or one you draw), a brush for the hole, the sampler's knobs, a live view;
@@ -34,17 +34,27 @@
 # Notebook 7, VS Code and Colab (where it turns on Colab's custom widget manager itself).
 
 # %%
+# FAST = True: small sizes and the same code, a few minutes on a CPU (the README's table has the times).
+# FAST = False: the full sizes, 50 DDIM steps a run: seconds a run on a CPU.
+# The environment variable INPAINTLIB_FAST (1 or 0), when set, overrides this line.
+FAST = True
+
 # Set-up: on Colab, fetch the repository and install it without touching Colab's torch and
 # torchvision; elsewhere, use the checkout this notebook is in. Safe to run again (Run all).
 import os
 import subprocess
 import sys
 
+REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL; a fork: the README says how
 if "google.colab" in sys.modules:
     REPO_DIR = "/content/inpaintlib"
-    REPO_URL = "https://github.com/inpaintlib/inpaintlib"  # = inpaintlib.notebook.REPO_URL (a test checks)
     if not os.path.isdir(os.path.join(REPO_DIR, ".git")):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], check=True)
+        clone = subprocess.run(["git", "clone", "--depth", "1", REPO_URL, REPO_DIR], capture_output=True, text=True,
+                               env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        if clone.returncode != 0:
+            git_says = (clone.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"Could not clone {REPO_URL} ({git_says}). If this notebook comes from a "
+                             "fork, set REPO_URL above to the fork's address; else check the runtime's network.")
 elif os.path.isfile(os.path.join("..", "inpaintlib", "__init__.py")):
     REPO_DIR = os.path.abspath("..")  # started from notebooks/ in a checkout
 else:
@@ -54,7 +64,7 @@ if REPO_DIR not in sys.path:
 
 from inpaintlib.notebook import setup
 
-env = setup(REPO_DIR)
+env = setup(REPO_DIR, fast=FAST)
 
 # %%
 from pathlib import Path
@@ -80,8 +90,8 @@ CKPT = pretrained(BEST)
 SETTINGS = recommended(BEST)
 model = load_model(CKPT, device=env.device)
 images, labels = load_test_images("data", S.n_images)
-print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.config.cond!r}); DDIM with {S.steps} "
-      f"steps, dc_repeats={SETTINGS['dc_repeats']}, guidance={SETTINGS['guidance']:g}; "
+print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.config.cond!r}); sampler "
+      f"{SETTINGS['sampler']!r} with {S.steps} steps, dc_repeats={SETTINGS['dc_repeats']}; "
       f"the live view every {S.every} proposals")
 
 # %% [markdown]
@@ -91,12 +101,13 @@ print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.conf
 #   inpaint your own handwriting;
 # * **brush**: paint the hole (red) with the mouse, or erase it; *brush size* is in image pixels;
 #   *clear hole* empties it and *centre box* puts back the design's 12x12 square;
-# * **DDIM steps**, **eta** (0: deterministic DDIM; 1: ancestral noise) and **dc_repeats** (RePaint's
-#   resampling: each timestep visited that many times) are `inpaint`'s arguments, and so is **guidance**
-#   (reconstruction guidance, notebook 04: 0 is off, the design's sampler). The widget starts with the
-#   best shipped model, `pretrained("mnist-mask")` (it sees the observation and the hole, notebook 04
+# * **sampler** picks one of `inpaintlib.samplers.SAMPLERS` (notebook 08 takes each apart); **DDIM steps**,
+#   **eta** (0: deterministic DDIM; 1: ancestral noise), **dc_repeats** (RePaint's resampling: each timestep
+#   visited that many times) and **guidance** (the weight of `sampler="guidance"`, notebook 04) are
+#   `inpaint`'s arguments; a control the chosen sampler does not take is greyed out. The widget starts with
+#   the best shipped model, `pretrained("mnist-mask")` (it sees the observation and the hole, notebook 04
 #   section 5), at its recommended settings; for the design's model pass `load_model(pretrained("mnist"))`
-#   and try guidance 20 with 3 repeats against guidance 0;
+#   and compare `sampler="replace"` (the design's) with `sampler="guidance"`;
 #   *view every* sets how often the live view is redrawn;
 # * **Run**: the live view shows $x_t$ and the network's estimate of $x_0$ side by side as the
 #   sampler goes; it ends on input, result and ground truth. *save GIF* writes the whole run.
@@ -107,8 +118,8 @@ print(f"{len(images)} test digits; model {BEST!r} ({CKPT.name}, cond={model.conf
 # ("hole: N of 784 pixels") is computed by the kernel, so it shows what the sampler will get.
 
 # %%
-widget = InpaintWidget(model, images, labels, index=0, steps=S.steps, dc_repeats=SETTINGS["dc_repeats"],
-                       guidance=SETTINGS["guidance"], every=S.every, seed=0, gif_path=OUT / "widget.gif")
+widget = InpaintWidget(model, images, labels, index=0, steps=S.steps, sampler=SETTINGS["sampler"],
+                       dc_repeats=SETTINGS["dc_repeats"], every=S.every, seed=0, gif_path=OUT / "widget.gif")
 widget
 
 # %% [markdown]
@@ -187,3 +198,13 @@ ff.run()
 print(ff.status.value)
 print(f"saved {ff.save_gif()}")
 display(Image(data=ff.result_view.value))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Paint a hole that covers only the top half of a 7: how often does the model draw a 7 again, and what else
+#    does it draw? Try three seeds.
+# 2. Draw a digit of your own in the canvas, hide one stroke and run: does the model continue *your*
+#    handwriting or draw a typical MNIST stroke?
+# 3. Load the design's model (`load_model(pretrained("mnist"))`) into the widget and run the same hole with
+#    `sampler="replace"` and `sampler="guidance"`: which one keeps the digit, and what does each cost in NFE?

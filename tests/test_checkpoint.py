@@ -98,5 +98,5 @@ def test_shipped_mnist_models_fill_the_hole_better_than_the_mean_digit():
     got = psnr_hole(inpaint(mask_model, digits, hole, steps=10, seed=0), digits, hole)
     assert got > floor + 1.0, (got, floor)
     default = load_model(inpaintlib.pretrained("mnist"), device="cpu")
-    got = psnr_hole(inpaint(default, digits, hole, steps=10, dc_repeats=3, guidance=30, seed=0), digits, hole)
+    got = psnr_hole(inpaint(default, digits, hole, "guidance", steps=10, dc_repeats=3, guidance=30, seed=0), digits, hole)
     assert got > floor + 0.5, (got, floor)

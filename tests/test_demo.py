@@ -32,7 +32,7 @@ def test_the_comparison_has_every_row_on_the_same_digits(comparison):
     assert {k: free[k] for k in RECOMMENDED["mnist"]} == RECOMMENDED["mnist"]
     for row in result["rows"]:
         assert row["nfe_per_image"] == row["steps"] * row["dc_repeats"]
-        assert row["backward_per_image"] == (row["nfe_per_image"] if row["guidance"] else 0)
+        assert row["backward_per_image"] == (row["nfe_per_image"] if row["sampler"] == "guidance" else 0)
         assert row["psnr_hole"] > 0 and len(row["labels_read"]) == 2 and 0 <= row["identity_hits"] <= 2
     # the lesson of the figure: the same network does better with a sampler that uses the known pixels
     assert free["psnr_hole"] > design["psnr_hole"] + 1 and mask["psnr_hole"] > design["psnr_hole"] + 1
@@ -40,7 +40,10 @@ def test_the_comparison_has_every_row_on_the_same_digits(comparison):
 
 
 def test_demo_of_one_model_and_bad_arguments(tmp_path):
-    one = demo(out_dir=str(tmp_path), n=1, model="mnist", steps=3, dc_repeats=1, guidance=0.0)
+    one = demo(out_dir=str(tmp_path), n=1, model="mnist", steps=3, dc_repeats=1, guidance=7.0)
+    assert one["rows"][0]["sampler"] == "guidance" and one["rows"][0]["guidance"] == 7.0
+    with pytest.raises(ValueError, match="guidance=7.0 does not apply to sampler='replace'"):
+        demo(out_dir=str(tmp_path), n=1, model="mnist", sampler="replace", guidance=7.0)
     assert len(one["rows"]) == 1 and one["rows"][0]["steps"] == 3 and one["nfe_per_image"] == 3
     with pytest.raises(ValueError, match="n must be"):
         demo(out_dir=str(tmp_path), n=0)
@@ -57,13 +60,13 @@ def test_demo_of_one_model_with_another_sampler(tmp_path):
     assert main(["demo", "--model", "mnist", "--sampler", "ddnm", "--steps", "3", "--n", "1",
                  "--out_dir", str(tmp_path)]) == 0
     row, = json.loads((tmp_path / "demo_metrics.json").read_text())["rows"]
-    # ddnm on its own defaults (one pass, no guidance: RECOMMENDED["mnist"]'s dc_repeats 3 and guidance 30 are
-    # replacement's), the recommended model's steps overridden
-    assert row["sampler"] == "ddnm" and row["steps"] == 3 and row["dc_repeats"] == 1 and "guidance" not in row
+    # ddnm on its own defaults (one pass, no guidance: RECOMMENDED["mnist"]'s dc_repeats and guidance are the
+    # guidance sampler's), the recommended model's steps overridden
+    assert row["sampler"] == "ddnm" and row["steps"] == 3 and "dc_repeats" not in row and "guidance" not in row
     assert row["nfe_per_image"] == 3 and row["backward_per_image"] == 0 and row["psnr_hole"] > 0
     with pytest.raises(ValueError, match="sampler must be one of"):
         demo(out_dir=str(tmp_path), n=1, model="mnist", sampler="repaint")
-    with pytest.raises(ValueError, match="particles applies to sampler='smc' only"):
+    with pytest.raises(ValueError, match="particles=2 does not apply to sampler='ddnm'; it is an option of sampler 'smc'"):
         demo(out_dir=str(tmp_path), n=1, model="mnist", sampler="ddnm", particles=2)
     with pytest.raises(ValueError, match="sampler"):
         demo(out_dir=str(tmp_path), sampler="ddnm")  # the comparison has its own samplers

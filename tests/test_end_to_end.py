@@ -28,7 +28,7 @@ def test_train_writes_everything(tiny_run):
     assert float(rows[0]["lr"]) == pytest.approx(2e-4 / 2)  # linear warmup over 2 steps
     ckpt = load_checkpoint(r.checkpoint)
     assert {"model", "ema", "optimizer", "step", "train_config", "model_config", "rng"} <= set(ckpt)
-    assert ckpt["step"] == 4 and ckpt["model_config"]["T"] == 50 and ckpt["train_config"]["steps"] == 50
+    assert ckpt["step"] == 4 and ckpt["model_config"]["T"] == 50 and ckpt["train_config"]["timesteps"] == 50
     assert ckpt["model_config"]["pred"] == "v" and ckpt["model_config"]["self_cond"] is True
     # the EMA differs from the raw weights after training
     assert any(not torch.equal(ckpt["model"][k], ckpt["ema"][k]) for k in ckpt["model"])
@@ -63,6 +63,18 @@ def test_eval_cmd(tiny_run, mnist_root):
     assert again["psnr_hole"] == out["psnr_hole"]  # deterministic for a seed
     with pytest.raises(ValueError, match="n_eval"):
         eval_cmd(ckpt=ckpt, n_eval=10001, steps=5, data_root=mnist_root)
+
+
+def test_timesteps_and_the_designs_name_for_it():
+    from inpaintlib import TrainConfig
+    from inpaintlib.mnist.recipe import upgrade_train_config
+
+    assert TrainConfig.from_arguments({"steps": 7, "sample_steps": 5}).timesteps == 7  # the design's train(steps=...)
+    assert TrainConfig().timesteps == 400 and upgrade_train_config({"steps": 400, "lr": 1.0}) == {"timesteps": 400, "lr": 1.0}
+    with pytest.raises(ValueError, match="timesteps or steps"):
+        TrainConfig.from_arguments({"steps": 7, "timesteps": 7})
+    with pytest.raises(ValueError, match="unknown argument.*sampling_steps"):
+        train(sampling_steps=3)
 
 
 def test_load_model_returns_the_ema_network(tiny_run):
@@ -140,12 +152,12 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     r = run("eval", "--ckpt", f"{out}/last.pt", "--n_eval", "8", "--steps", "2", "--data_root", mnist_root)
     assert r.returncode == 0, r.stderr
     plain = json.loads(r.stdout)
-    assert plain["n_eval"] == 8 and plain["args"]["guidance"] == 0.0
+    assert plain["n_eval"] == 8 and plain["args"]["options"] == {"dc_repeats": 2, "dc_fixed_z": True, "init_from_y": True}
     r = run("eval", "--ckpt", f"{out}/last.pt", "--n_eval", "8", "--steps", "2", "--data_root", mnist_root,
-            "--guidance", "5", "--json_name", "guided.json")
+            "--sampler", "guidance", "--guidance", "5", "--json_name", "guided.json")
     assert r.returncode == 0, r.stderr
     guided = json.loads(r.stdout)
-    assert guided["args"]["guidance"] == 5.0 and guided["nfe_per_image"] == plain["nfe_per_image"]
+    assert guided["args"]["options"]["guidance"] == 5.0 and guided["nfe_per_image"] == plain["nfe_per_image"]
     assert guided["psnr_hole"] != plain["psnr_hole"]
     r = run("sample", "--ckpt", f"{out}/last.pt", "--n", "3", "--steps", "2", "--data_root", mnist_root)
     assert r.returncode == 0 and (tmp_path / "samples.png").exists()
@@ -155,7 +167,7 @@ def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "demo" / "demo_metrics.json").read_text())["n"] == 4
     r = run("demo", "--ckpt", f"{out}/last.pt", "--out_dir", f"{out}/demo", "--n", "4", "--steps", "2",
-            "--dc_repeats", "3", "--guidance", "5")
+            "--dc_repeats", "3", "--sampler", "guidance", "--guidance", "5")
     assert r.returncode == 0, r.stderr
     resampled = json.loads((tmp_path / "demo" / "demo_metrics.json").read_text())
     row = resampled["rows"][0]

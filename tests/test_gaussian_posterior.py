@@ -14,7 +14,8 @@ the SMC sampler's error must shrink from K = 1 to K = 16 particles.
 import pytest
 import torch
 
-from inpaintlib import Denoiser, NoiseSchedule, center_hole, inpaint
+from inpaintlib import NoiseSchedule, center_hole, inpaint
+from inpaintlib.reverse import Denoiser
 from inpaintlib.gaussian import GaussianModel, mnist_gaussian
 from inpaintlib.samplers import SAMPLERS
 
@@ -26,7 +27,7 @@ SETTINGS = {  # name -> options, at 50 steps
     "replace, RePaint x3": dict(eta=1.0, dc_repeats=3),
     "guidance w=5": dict(guidance=5.0),
     "ddnm": dict(eta=1.0),
-    "ddnm, time travel x3": dict(eta=1.0, dc_repeats=3, travel_length=5),
+    "ddnm, time travel x3": dict(eta=1.0, travel_rounds=3, travel_length=5),
     "pigdm": dict(eta=1.0),
     "diffpir": dict(zeta=0.5),
     "smc K=16": dict(particles=16),

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import inpaintlib
-from inpaintlib import NoiseSchedule, center_hole, ddim_inpaint, inpaint, nfe_per_image
+from inpaintlib import NoiseSchedule, center_hole, ddim_inpaint, inpaint
+from inpaintlib.reverse import nfe_per_image
 from inpaintlib.samplers import SAMPLERS, effective_sample_size, systematic_resample
 from test_sampling import digits, random_net
 
@@ -14,7 +15,7 @@ HOLE = center_hole(28, 12)
 SETTINGS = {
     "replace": dict(dc_repeats=2, eta=0.5),
     "guidance": dict(guidance=10.0, dc_repeats=2),
-    "ddnm": dict(eta=0.85, dc_repeats=2, travel_length=2),
+    "ddnm": dict(eta=0.85, travel_rounds=2, travel_length=2),
     "pigdm": dict(eta=0.5),
     "diffpir": dict(zeta=0.5, sigma_y=0.05),
     "smc": dict(particles=3),
@@ -24,7 +25,7 @@ STEPS = 4
 
 def expected_counts(name, kw, steps=STEPS):
     """(nfe, backward) per image, as the samplers' docstrings give them."""
-    nfe = nfe_per_image(steps, kw.get("dc_repeats", 1), kw.get("particles", 1))
+    nfe = nfe_per_image(steps, kw.get("dc_repeats", kw.get("travel_rounds", 1)), kw.get("particles", 1))
     return nfe, (nfe if name in ("guidance", "pigdm") else None)
 
 
@@ -66,14 +67,16 @@ def test_default_and_named_replace_and_guidance_are_the_existing_sampler(shipped
     model, images = shipped
     default = inpaint(model, images, HOLE, steps=3, dc_repeats=2, seed=0)
     assert torch.equal(default, inpaint(model, images, HOLE, steps=3, dc_repeats=2, seed=0, sampler="replace"))
-    guided = inpaint(model, images, HOLE, steps=3, seed=0, guidance=5.0)
-    assert torch.equal(guided, inpaint(model, images, HOLE, steps=3, seed=0, sampler="guidance", guidance=5.0))
+    guided = inpaint(model, images, HOLE, "guidance", steps=3, seed=0, guidance=5.0)
+    assert not torch.equal(guided, default)
+    with pytest.raises(ValueError, match="sampler='replace' has no option 'guidance'"):
+        inpaint(model, images, HOLE, steps=3, seed=0, guidance=5.0)  # one spelling: sampler="guidance"
 
 
 def test_time_travel_visits_windows_repeatedly():
     net, x = random_net(), digits(2)
     frames = []
-    inpaint(net, x, HOLE, steps=5, seed=0, sampler="ddnm", dc_repeats=2, travel_length=2, callback=frames.append)
+    inpaint(net, x, HOLE, steps=5, seed=0, sampler="ddnm", travel_rounds=2, travel_length=2, callback=frames.append)
     # windows [0, 1], [2, 3], [4], each run twice, re-noised from its end back to its start in between
     assert [f["i"] for f in frames] == [0, 1, 0, 1, 2, 3, 2, 3, 4, 4]
     assert [f["repeat"] for f in frames] == [0, 0, 1, 1, 0, 0, 1, 1, 0, 1]
@@ -135,22 +138,38 @@ def test_systematic_resampling_and_ess():
     (dict(sampler=None), "sampler must be one of"),
     (dict(sampler="smc", particles=0), "particles must be an int >= 1"),
     (dict(sampler="smc", particles=2.5), "particles must be an int >= 1"),
-    (dict(sampler="smc", dc_repeats=2), "dc_repeats=2 does not apply to sampler='smc'"),
+    (dict(sampler="smc", dc_repeats=2), "sampler='smc' has no option 'dc_repeats'"),
     (dict(sampler="smc", eta=0.0), r"eta must be a number in \(0, 1\]"),
     (dict(sampler="smc", ess_threshold=2.0), r"ess_threshold must be a number in \[0, 1\]"),
-    (dict(sampler="ddnm", known="clean"), "known='clean' does not apply to sampler='ddnm'"),
-    (dict(sampler="ddnm", guidance=3.0), "guidance=3.0 does not apply"),
+    (dict(sampler="ddnm", known="clean"), "sampler='ddnm' has no option 'known'"),
+    (dict(sampler="ddnm", guidance=3.0), r"no option 'guidance'.*\('guidance' is an option of sampler 'guidance', 'pigdm'\)"),
+    (dict(sampler="ddnm", dc_repeats=2), "its options are eta, travel_rounds, travel_length"),
     (dict(sampler="ddnm", travel_length=0), "travel_length must be an int >= 1"),
-    (dict(sampler="ddnm", particles=4), "has no option 'particles'; its options are travel_length"),
-    (dict(sampler="guidance"), r"guidance must be a finite number > 0 for sampler='guidance'"),
+    (dict(sampler="ddnm", particles=4), "has no option 'particles'; its options are eta"),
+    (dict(sampler="guidance", guidance=0.0), r"guidance must be a finite number > 0"),
     (dict(sampler="pigdm", sigma_y=-1.0), "sigma_y must be"),
     (dict(sampler="diffpir", zeta=1.5), r"zeta must be a number in \[0, 1\]"),
     (dict(sampler="diffpir", lam=0.0), "lam must be"),
-    (dict(sampler="diffpir", eta=0.5), "eta=0.5 does not apply to sampler='diffpir'"),
+    (dict(sampler="diffpir", eta=0.5), "sampler='diffpir' has no option 'eta'"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         inpaint(random_net(), digits(1), HOLE, steps=2, **kwargs)
+
+
+@pytest.mark.parametrize("steps", [0, 51, 2.0, True])
+def test_bad_steps_are_refused(steps):
+    with pytest.raises(ValueError, match=r"steps must be an int in \[1, 50\]"):  # T = 50
+        inpaint(random_net(), digits(1), HOLE, steps=steps)
+
+
+def test_sampler_options_are_each_samplers_own():
+    from inpaintlib.samplers import repeat_option, sampler_options
+
+    assert sampler_options("smc") == {"particles": 8, "eta": 1.0, "ess_threshold": 0.5}
+    assert sampler_options("guidance")["guidance"] == 1.0 and "guidance" not in sampler_options("replace")
+    assert [repeat_option(k) for k in SAMPLERS] == ["dc_repeats", "dc_repeats", "travel_rounds", "travel_rounds",
+                                                    "travel_rounds", None]
 
 
 def test_pigdm_under_inference_mode_is_a_clear_error():
@@ -164,9 +183,14 @@ def test_commands_take_the_sampler(tmp_path, mnist_root):
     ckpt = str(inpaintlib.pretrained("mnist"))
     out = eval_cmd(ckpt=ckpt, n_eval=2, batch_size=2, steps=2, sampler="smc", particles=2, data_root=mnist_root,
                    out_dir=str(tmp_path))
-    assert out["sampler"] == "smc" and out["nfe_per_image"] == 4 and out["args"]["dc_repeats"] == 1
+    assert out["sampler"] == "smc" and out["nfe_per_image"] == 4 and out["args"]["options"] == {"particles": 2}
     out = eval_cmd(ckpt=ckpt, n_eval=2, batch_size=2, steps=2, sampler="pigdm", data_root=mnist_root,
                    out_dir=str(tmp_path))
     assert out["nfe_per_image"] == 2 == out["backward_per_image"]
-    with pytest.raises(ValueError, match="particles applies to sampler='smc' only"):
+    with pytest.raises(ValueError, match="particles=2 does not apply to sampler='replace'; it is an option of sampler 'smc'"):
         eval_cmd(ckpt=ckpt, n_eval=2, steps=2, particles=2, data_root=mnist_root, out_dir=str(tmp_path))
+    out = eval_cmd(ckpt=ckpt, n_eval=2, batch_size=2, steps=2, sampler="ddnm", travel_rounds=2, data_root=mnist_root,
+                   out_dir=str(tmp_path))
+    assert out["nfe_per_image"] == 4 and out["args"]["options"] == {"travel_rounds": 2}
+    with pytest.raises(ValueError, match="dc_repeats=3 does not apply to sampler='ddnm'"):
+        eval_cmd(ckpt=ckpt, n_eval=2, steps=2, sampler="ddnm", dc_repeats=3, data_root=mnist_root, out_dir=str(tmp_path))

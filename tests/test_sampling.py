@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from inpaintlib import DenoiserUNet, ModelConfig, NoiseSchedule, center_hole, ddim_inpaint, inpaint, nfe_per_image
-from inpaintlib.sampling import guided_prediction
+from inpaintlib import DenoiserUNet, ModelConfig, NoiseSchedule, center_hole, ddim_inpaint, guidance_inpaint, inpaint
+from inpaintlib.reverse import guided_prediction, nfe_per_image
 
 
 def random_net(**kw):
@@ -117,8 +117,9 @@ def test_empty_hole_returns_input_unchanged():
     (torch.rand(1, 1, 28, 28), center_hole(), {"steps": 51}, "steps"),
     (torch.rand(1, 1, 28, 28), center_hole(), {"dc_repeats": 0}, "dc_repeats"),
     (torch.rand(1, 1, 28, 28), center_hole(), {"eta": 2.0}, "eta"),
-    (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": -1.0}, "guidance"),
-    (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": float("nan")}, "guidance"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"sampler": "guidance", "guidance": -1.0}, "guidance must be"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"sampler": "guidance", "guidance": float("nan")}, "guidance must be"),
+    (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": 5.0}, "sampler='replace' has no option 'guidance'"),
 ])
 def test_bad_inputs_are_refused(images, hole, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -166,13 +167,13 @@ def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
     def oracle(x_t, t, x0_prev):
         return x0, s.eps_from_x0(x_t, t, x0)
 
-    out = ddim_inpaint(oracle, x0 * (1 - hole), hole, s, 10, dc_repeats=2, guidance=5.0,
-                       generator=torch.Generator().manual_seed(0))
+    out = guidance_inpaint(oracle, x0 * (1 - hole), hole, s, 10, dc_repeats=2, guidance=5.0,
+                           generator=torch.Generator().manual_seed(0))
     assert torch.allclose(out, x0, atol=1e-4)
 
     for kw in (dict(self_cond=True, coord_conv=True, pred="v"), dict(cond="mask", pred="x0")):
         net, x = random_net(**kw), digits()
-        guided = inpaint(net, x, hole, steps=4, dc_repeats=2, seed=1, guidance=10.0)
+        guided = inpaint(net, x, hole, "guidance", steps=4, dc_repeats=2, seed=1, guidance=10.0)
         plain = inpaint(net, x, hole, steps=4, dc_repeats=2, seed=1)
         keep = hole.expand_as(x) == 0
         assert torch.equal(guided[keep], x[keep])
@@ -183,6 +184,6 @@ def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
 def test_guidance_under_inference_mode_is_a_clear_error_and_fine_under_no_grad():
     net, x, hole = random_net(), digits(1), HOLES["centre"]
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
-        inpaint(net, x, hole, steps=2, guidance=1.0)
+        inpaint(net, x, hole, "guidance", steps=2, guidance=1.0)
     with torch.no_grad():
-        assert inpaint(net, x, hole, steps=2, guidance=1.0).shape == x.shape
+        assert inpaint(net, x, hole, "guidance", steps=2, guidance=1.0).shape == x.shape

@@ -225,7 +225,7 @@ def test_same_seed_same_frames(tiny_model, digits):
     (dict(steps=0), "steps"),
     (dict(steps=51), "steps"),
     (dict(dc_repeats=0), "dc_repeats"),
-    (dict(guidance=-1.0), "guidance"),
+    (dict(sampler="guidance", guidance=-1.0), "guidance must be"),
     (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc'"),
     (dict(sampler="smc", particles=0), "particles"),
     (dict(image=torch.rand(2, 1, 28, 28)), "image must be"),
@@ -404,10 +404,10 @@ def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits, mo
 
     seen, real = [], inpaintlib.samplers.inpaint
     monkeypatch.setattr(inpaintlib.samplers, "inpaint", lambda *a, **kw: seen.append(kw["guidance"]) or real(*a, **kw))
-    guided = widget.run(guidance=20.0)  # the other controls stay where the last run left them
+    guided = widget.run(sampler="guidance", guidance=20.0)  # the other controls stay where the last run left them
     assert widget.guidance.value == 20.0 and seen == [20.0]  # the slider's value reaches the sampler
     assert torch.equal(guided, run_inpainting(tiny_model, digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3,
-                                              dc_repeats=2, seed=5, every=1, guidance=20.0).result)
+                                              dc_repeats=2, seed=5, every=1, guidance=20.0, sampler="guidance").result)
 
 
 def test_widget_draw_mode(widget):
@@ -439,8 +439,8 @@ def test_widget_rejects_bad_arguments(tiny_model, digits):
 
 
 # the controls each sampler takes (the others are disabled and not passed to it), written out
-SAMPLER_CONTROLS = {"replace": {"eta", "dc_repeats", "guidance"}, "guidance": {"eta", "dc_repeats", "guidance"},
-                    "ddnm": {"eta", "dc_repeats"}, "pigdm": {"eta", "dc_repeats"}, "diffpir": {"dc_repeats"},
+SAMPLER_CONTROLS = {"replace": {"eta", "dc_repeats"}, "guidance": {"eta", "dc_repeats", "guidance"},
+                    "ddnm": {"eta", "dc_repeats"}, "pigdm": {"eta", "dc_repeats", "guidance"}, "diffpir": {"dc_repeats"},
                     "smc": {"eta", "particles"}}
 @pytest.mark.parametrize("sampler", list(SAMPLER_CONTROLS))
 def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
@@ -472,19 +472,27 @@ def test_widget_smc_takes_particles_and_eta_not_dc_repeats(widget, tiny_model, d
 
 
 def test_disabled_controls_follow_the_sampler_dropdown(widget):
-    assert widget.sampler.value == "replace" and widget.particles.disabled and not widget.guidance.disabled
+    assert widget.sampler.value == "replace" and widget.particles.disabled and widget.guidance.disabled
     for sampler, takes in SAMPLER_CONTROLS.items():
         widget.sampler.value = sampler
         disabled = {name for name in ("eta", "dc_repeats", "guidance", "particles") if getattr(widget, name).disabled}
         assert disabled == {"eta", "dc_repeats", "guidance", "particles"} - takes, sampler
-    # switching to "guidance" with the guidance slider at 0 gives it guidance_inpaint's 30
+    # switching to "guidance" with the guidance slider at 0 gives it the weight RECOMMENDED for the mnist network,
+    # and to "pigdm" that sampler's own default weight
+    from inpaintlib.registry import RECOMMENDED
+    from inpaintlib.samplers import sampler_options
+
     widget.guidance.value = 0.0
     widget.sampler.value = "guidance"
-    assert widget.guidance.value == 30.0
+    assert widget.guidance.value == RECOMMENDED["mnist"]["guidance"]
+    widget.guidance.value = 0.0
+    widget.sampler.value = "pigdm"
+    assert widget.guidance.value == sampler_options("pigdm")["guidance"]
     # ... and guidance 0 set by hand afterwards is a clear message in the status line, not a silent run
+    widget.sampler.value = "guidance"
     widget.guidance.value = 0.0
     widget.run_button.click()
-    assert widget.status.value.startswith("error: guidance must be a finite number > 0 for sampler='guidance'")
+    assert widget.status.value.startswith("error: guidance must be a finite number > 0")
 
 
 def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, digits, sent):
@@ -494,7 +502,9 @@ def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, digit
     assert smc.sampler.get_state()["index"] == list(smc.sampler.options).index("smc")
     assert smc.particles.value == 6 and not smc.particles.get_state()["disabled"]
     assert smc.dc_repeats.get_state()["disabled"] and smc.guidance.get_state()["disabled"] and smc.eta.value == 1.0
-    assert InpaintWidget(tiny_model, images, sampler="guidance").guidance.value == 30.0
+    from inpaintlib.registry import RECOMMENDED
+
+    assert InpaintWidget(tiny_model, images, sampler="guidance").guidance.value == RECOMMENDED["mnist"]["guidance"]
     for bad in ("DDNM", "repaint", None):
         with pytest.raises(ValueError, match=r"sampler must be one of 'replace', .*'smc', got"):
             InpaintWidget(tiny_model, images, sampler=bad)
@@ -507,7 +517,7 @@ def test_a_recommended_sampler_is_the_default_one(digits, monkeypatch):
     from inpaintlib import registry
 
     images, labels = digits
-    monkeypatch.setitem(registry.RECOMMENDED, registry.BEST, dict(steps=20, dc_repeats=3, guidance=0.0, sampler="ddnm"))
+    monkeypatch.setitem(registry.RECOMMENDED, registry.BEST, dict(steps=20, travel_rounds=3, sampler="ddnm"))
     w = InpaintWidget(None, images, labels)
     assert (w.sampler.value, w.steps.value, w.dc_repeats.value) == ("ddnm", 20, 3) and w.guidance.disabled
     # another sampler than the recommended one keeps only the recommended steps
@@ -689,7 +699,8 @@ def test_inpaint_widget_defaults_to_the_best_shipped_model_at_its_recommended_se
     shipped = load_model(pretrained(BEST))
     assert w.model.config == shipped.config and w.model.config.cond == "mask"
     assert all(torch.equal(a, b) for a, b in zip(w.model.state_dict().values(), shipped.state_dict().values()))
-    assert (w.steps.value, w.dc_repeats.value, w.guidance.value) == (best["steps"], best["dc_repeats"], best["guidance"])
+    assert (w.steps.value, w.dc_repeats.value) == (best["steps"], best["dc_repeats"])
+    assert w.sampler.value == best["sampler"] and w.guidance.value == best.get("guidance", 0.0)
     # a setting the caller passes wins; the design's model and sampler are one argument away
     assert InpaintWidget(images=images, dc_repeats=1, guidance=10.0).dc_repeats.value == 1
     design = InpaintWidget(load_model(pretrained("mnist")), images, labels, dc_repeats=2, guidance=0)

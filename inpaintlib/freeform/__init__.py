@@ -6,12 +6,12 @@
     image_io.py   inpaint_image: the guide's inference on image files of any size
     baseline.py   OpenCV Telea, the harmonic fill, and the comparison on the same holes
 
-Sampling is the shared ``ddim_inpaint`` of ``inpaintlib/sampling.py`` with ``known="clean"`` (the
-guide's DDIM algorithm); the blocks are the shared ones of ``inpaintlib/blocks.py``.
+Sampling is the shared ``samplers.ddim_inpaint`` with ``known="clean"`` (the guide's DDIM algorithm);
+the blocks are the shared ones of ``inpaintlib/blocks.py``.
 """
-from .baseline import compare_with_telea, harmonic_fill, telea_inpaint
+from .baseline import compare_with_telea, harmonic_fill, mmse_fill, model_fill, telea_inpaint
 from ..masks import MASK_KINDS, check_coverage, random_hole, random_keep_mask
-from .data import PATTERN_KINDS, InpaintingDataset, find_images, load_rgb, make_patterns
+from .data import PATTERN_KINDS, InpaintingDataset, find_images, load_rgb, make_patterns, read_image
 from .image_io import inpaint_image
 from .model import (NETWORK_CONDITIONS, PRESETS, DDPM_Scheduler, FreeformConfig, InpaintingUNET, MaskedInput, UNET,
                     UnetLayer, build_freeform_model, freeform_config)

@@ -21,8 +21,30 @@ def model_fill(model, images01: torch.Tensor, hole: torch.Tensor, steps: int, *,
     [0, 1] and hole (B, 1, S, S) on the model's device; returns (B, 3, S, S) in [0, 1]."""
     from ..samplers import inpaint
 
-    return sum(inpaint(model, images01, hole, steps=steps, eta=eta, init_from_y=False, known="clean", seed=seed + j,
-                       dc_repeats=dc_repeats) for j in range(mean_of)) / mean_of
+    if getattr(model.config, "objective", "diffusion") == "mmse":
+        return mmse_fill(model, images01, hole)
+    return sum(inpaint(model, images01, hole, "replace", steps=steps, seed=seed + j, eta=eta, init_from_y=False,
+                       known="clean", dc_repeats=dc_repeats) for j in range(mean_of)) / mean_of
+
+
+@torch.no_grad()
+def mmse_fill(model, images01: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The fill of a regression U-Net (``FreeformConfig.objective="mmse"``): one evaluation on the
+    known pixels with an empty hole at t = T - 1, as it was trained (``recipe.hole_loss``), whose
+    output is its estimate of E[x_0 | known pixels], the posterior mean. images01 (B, 3, S, S) in
+    [0, 1], hole (B or 1, 1, S, S); returns (B, 3, S, S) in [0, 1], the known pixels the input's own."""
+    from ..utils import to_model, to_unit
+
+    hole = hole.to(images01.dtype).expand(images01.shape[0], 1, *images01.shape[-2:])
+    y = to_model(images01) * (1.0 - hole)
+    t = torch.full((images01.shape[0],), model.config.T - 1, dtype=torch.long, device=images01.device)
+    was_training = model.training
+    model.eval()
+    try:
+        x0 = model(torch.zeros_like(y), t, y=y, hole=hole).float().clamp(-1.0, 1.0)
+    finally:
+        model.train(was_training)
+    return torch.where(hole.bool(), to_unit(x0), images01)
 
 
 def telea_inpaint(images01: torch.Tensor, hole: torch.Tensor, radius: int = 3) -> torch.Tensor:

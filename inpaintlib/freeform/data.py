@@ -161,17 +161,43 @@ def find_images(root) -> list:
     return files
 
 
-def load_rgb(path, size: int | None = None) -> torch.Tensor:
-    """An image file as a (3, H, W) float tensor in [0, 1], converted to RGB (grayscale, palette
-    and RGBA included), turned upright by its EXIF orientation, resized to ``size`` x ``size``
-    (bicubic) when given."""
+def read_image(source, name: str = "image"):
+    """The one image reader of the package (the free-form system and the widget): a path, encoded
+    image bytes or a PIL image -> a loaded PIL image, turned upright by its EXIF orientation (as
+    viewers show it). A missing path is a FileNotFoundError and an unreadable file a ValueError, each
+    naming ``name``."""
+    import io
+
     from PIL import Image, ImageOps
 
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img).convert("RGB")
-        if size is not None and img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BICUBIC)
-        array = np.asarray(img, dtype=np.uint8).copy()
+    if isinstance(source, Image.Image):
+        return ImageOps.exif_transpose(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        opened, what = io.BytesIO(bytes(source)), name
+    elif isinstance(source, (str, Path)):
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"{name} {str(source)!r} does not exist (or is not a file)")
+        opened, what = source, f"{name} {str(source)!r}"
+    else:
+        raise ValueError(f"{name} must be a path, image bytes or a PIL image, got {type(source).__name__}")
+    try:
+        with Image.open(opened) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except Exception as err:
+        raise ValueError(f"{what} could not be read as an image: {type(err).__name__}: {err}") from err
+
+
+def load_rgb(path, size: int | None = None) -> torch.Tensor:
+    """An image file as a (3, H, W) float tensor in [0, 1], converted to RGB (grayscale, palette
+    and RGBA included), turned upright by its EXIF orientation (``read_image``), resized to
+    ``size`` x ``size`` (bicubic) when given."""
+    from PIL import Image
+
+    img = read_image(path, "path").convert("RGB")
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
+    array = np.asarray(img, dtype=np.uint8).copy()
     return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0
 
 

@@ -8,22 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .baseline import DC_REPEATS, MEAN_OF, model_fill
-from .model import InpaintingUNET, load_freeform_model
+from ..checkpoint import load_network
+from .data import read_image
+from .model import InpaintingUNET, build_freeform_model
 from .recipe import checkpoint_file
-
-
-def _read_image(path, name: str):
-    """The image at ``path``, turned upright by its EXIF orientation (as viewers show it)."""
-    from PIL import Image, ImageOps
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name} {str(path)!r} does not exist (or is not a file)")
-    try:
-        with Image.open(path) as img:
-            return ImageOps.exif_transpose(img)
-    except Exception as err:
-        raise ValueError(f"{name} {str(path)!r} could not be read as an image: {type(err).__name__}: {err}") from err
 
 
 def _output_paths(save_result, image_path, mask_path):
@@ -122,8 +110,8 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     if isinstance(mean_of, bool) or not isinstance(mean_of, int) or mean_of < 1:
         raise ValueError(f"mean_of must be an int >= 1, got {mean_of!r}")
     result_path, comparison_path = _output_paths(save_result, image_path, mask_path)
-    original = np.asarray(_read_image(image_path, "image_path").convert("RGB"), dtype=np.uint8)
-    mask_img = _read_image(mask_path, "mask_path").convert("L")
+    original = np.asarray(read_image(image_path, "image_path").convert("RGB"), dtype=np.uint8)
+    mask_img = read_image(mask_path, "mask_path").convert("L")
     H, W = original.shape[:2]
     if mask_img.size != (W, H):
         mask_img = mask_img.resize((W, H), Image.Resampling.NEAREST)
@@ -132,7 +120,7 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     if isinstance(checkpoint_path, nn.Module):
         model = checkpoint_path
     else:
-        model = load_freeform_model(checkpoint_file(checkpoint_path), device=device)
+        model = load_network(checkpoint_file(checkpoint_path), {"freeform": build_freeform_model}, device=device)
     if not isinstance(model, InpaintingUNET):
         raise ValueError(f"checkpoint_path must hold an InpaintingUNET (a train_inpainting checkpoint), "
                          f"got a {type(model).__name__}")

@@ -371,11 +371,3 @@ def build_freeform_model(model_config: dict) -> UNET:
     """The network a checkpoint's ``model_config`` describes (``InpaintingUNET`` for cond="mask")."""
     cfg = FreeformConfig.from_dict(model_config)
     return InpaintingUNET(cfg) if cfg.cond == "mask" else UNET(cfg)
-
-
-def load_freeform_model(path, device=None, weights: str = "ema") -> UNET:
-    """A trained free-form network (``InpaintingUNET`` or ``UNET``) from a checkpoint, in eval mode."""
-    from ..checkpoint import load_checkpoint, restore
-
-    ckpt = load_checkpoint(path, kind="freeform")
-    return restore(build_freeform_model(ckpt["model_config"]), ckpt, path, weights, device)

@@ -5,10 +5,11 @@
     recipe.py   the design's three calls: train (its loss and batches on inpaintlib/trainer.py's loop),
                 sample_cmd and eval_cmd
 
-Inpainting itself is the shared sampler (``inpaintlib/sampling.py``): DDIM with mask consistency.
+Inpainting itself is the shared sampler module (``inpaintlib/samplers.py``): the design's is DDIM with
+mask consistency (``samplers.ddim_inpaint``).
 """
 from .data import SAMPLE_FILE, TensorBatches, load_mnist, load_mnist_sample, load_test_images
-from .model import CONDITIONS, DenoiserUNet, ModelConfig, count_parameters
+from .model import CONDITIONS, DenoiserUNet, ModelConfig, build_mnist_model, count_parameters
 from .recipe import (RESUMABLE_CHANGES, TRAIN_HOLES, TrainConfig, TrainResult, check_model_flags, diffusion_loss,
                      eval_cmd, read_history, sample_cmd, train, train_step, training_holes, write_history,
                      write_panel)

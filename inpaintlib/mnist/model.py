@@ -181,9 +181,6 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def load_mnist_model(path, device=None, weights: str = "ema") -> DenoiserUNet:
-    """A trained MNIST ``DenoiserUNet`` from a checkpoint (``weights``: "ema" or "model"), in eval mode."""
-    from ..checkpoint import load_checkpoint, restore
-
-    ckpt = load_checkpoint(path, kind="mnist")
-    return restore(DenoiserUNet(ModelConfig.from_dict(ckpt["model_config"])), ckpt, path, weights, device)
+def build_mnist_model(model_config: dict) -> DenoiserUNet:
+    """The network a checkpoint's ``model_config`` describes (``checkpoint.load_network`` restores its weights)."""
+    return DenoiserUNet(ModelConfig.from_dict(model_config))

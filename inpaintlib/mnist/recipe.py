@@ -19,13 +19,14 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from .. import distributed as dist
 from ..accel import cuda_tf32, resolve_amp
+from ..checks import check_int
 from ..masks import center_hole, random_box_holes
 from ..metrics import HoleMetrics
 from ..samplers import inpaint
@@ -33,7 +34,8 @@ from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
 from ..trainer import Trainer, optimizer_step
 from ..utils import check_writable_dir, resolve_device, save_panel
 from .data import TensorBatches, load_mnist, load_test_images
-from .model import CONDITIONS, DenoiserUNet, ModelConfig, load_mnist_model
+from ..checkpoint import load_network
+from .model import CONDITIONS, DenoiserUNet, ModelConfig, build_mnist_model
 
 TRAIN_HOLES = ("center", "mixed")
 # config keys that may change when a run is resumed (they extend or reschedule the run, nothing else)
@@ -47,7 +49,7 @@ class TrainConfig:
     epochs: int = 25
     batch_size: int = 128
     lr: float = 2e-4
-    steps: int = 400  # number of diffusion timesteps T
+    timesteps: int = 400  # number of diffusion timesteps T (the design's command calls it steps)
     sample_every: int = 400  # write panel_<step>.png (and last.pt) every this many optimizer steps
     sample_steps: int = 50  # DDIM steps used for the panels
     center_box: int = 12  # side of the centre hole, pixels
@@ -73,7 +75,7 @@ class TrainConfig:
     train_holes: str = "center"  # "center": the design's fixed box; "mixed": half random boxes
 
     def __post_init__(self):
-        positive_ints = ("epochs", "batch_size", "steps", "sample_every", "sample_steps", "center_box",
+        positive_ints = ("epochs", "batch_size", "timesteps", "sample_every", "sample_steps", "center_box",
                          "dc_repeats", "grad_accum", "base_channels")
         for name in positive_ints:
             value = getattr(self, name)
@@ -83,10 +85,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
-        if self.steps < 2:
-            raise ValueError(f"steps (the number of diffusion timesteps T) must be >= 2, got {self.steps}")
-        if self.sample_steps > self.steps:
-            raise ValueError(f"sample_steps must be <= steps (T = {self.steps}), got {self.sample_steps}")
+        if self.timesteps < 2:
+            raise ValueError(f"timesteps (the number of diffusion timesteps T) must be >= 2, got {self.timesteps}")
+        if self.sample_steps > self.timesteps:
+            raise ValueError(f"sample_steps must be <= timesteps (T = {self.timesteps}), got {self.sample_steps}")
         if self.center_box > 28:
             raise ValueError(f"center_box must be in [1, 28], got {self.center_box}")
         for name in ("lr", "hole_weight"):
@@ -111,9 +113,31 @@ class TrainConfig:
         check_name(self.schedule, "schedule", SCHEDULES)
         check_name(self.train_holes, "train_holes", TRAIN_HOLES)
 
+    @classmethod
+    def from_arguments(cls, arguments: dict) -> "TrainConfig":
+        """The configuration of ``train(**arguments)``: each field by its name, and ``steps``, the design
+        command's name for ``timesteps`` (T; not the sampling steps of ``inpaint``)."""
+        arguments = upgrade_train_config(arguments)
+        unknown = sorted(set(arguments) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"train got unknown argument(s) {', '.join(unknown)}; its configuration arguments are "
+                             f"{', '.join(f.name for f in fields(cls))} (TrainConfig), plus steps (= timesteps)")
+        return cls(**arguments)
+
     def model_config(self) -> ModelConfig:
         return ModelConfig(base_channels=self.base_channels, pred=self.pred, self_cond=self.self_cond,
-                           coord_conv=self.coord_conv, cond=self.cond, T=self.steps, schedule=self.schedule)
+                           coord_conv=self.coord_conv, cond=self.cond, T=self.timesteps, schedule=self.schedule)
+
+
+def upgrade_train_config(config: dict) -> dict:
+    """A train configuration with ``steps`` (the design's name, and checkpoints' before the rename) read
+    as ``timesteps``."""
+    config = dict(config)
+    if "steps" in config:
+        if "timesteps" in config:
+            raise ValueError("pass timesteps or steps (its name in the design's command), not both")
+        config["timesteps"] = config.pop("steps")
+    return config
 
 
 @dataclass
@@ -195,8 +219,8 @@ def train_step(net, model, optimizer, schedule: NoiseSchedule, cfg: TrainConfig,
 
 def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path:
     """Rows: masked input, inpainted with the EMA weights, ground truth."""
-    result = inpaint(ema_model, images01, hole, steps=cfg.sample_steps, eta=cfg.eta, dc_repeats=cfg.dc_repeats,
-                     dc_fixed_z=cfg.dc_fixed_z, init_from_y=True, seed=cfg.seed)
+    result = inpaint(ema_model, images01, hole, "replace", steps=cfg.sample_steps, seed=cfg.seed, eta=cfg.eta,
+                     dc_repeats=cfg.dc_repeats, dc_fixed_z=cfg.dc_fixed_z, init_from_y=True)
     masked = images01 * (1 - hole) + 0.5 * hole  # hole shown in mid grey
     return save_panel([masked, result, images01], path, row_titles=["masked", "inpainted", "ground truth"],
                       title=f"step {step}: EMA weights, {cfg.sample_steps} DDIM steps, dc_repeats={cfg.dc_repeats}")
@@ -206,22 +230,18 @@ def write_panel(ema_model, cfg: TrainConfig, images01, hole, path, step) -> Path
 # the loop
 
 
-def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int = 400, sample_every: int = 400,
-          sample_steps: int = 50, center_box: int = 12, dc_repeats: int = 2, dc_fixed_z: bool = True,
-          pred: str = "v", p2_k: float = 1.0, p2_gamma: float = 1.0, hole_weight: float = 5.0, seed: int = 42,
-          clip_grad: float = 1.0, ema_decay: float = 0.999, warmup_steps: int = 1000, self_cond: bool = True,
-          eta: float = 0.0, coord_conv: bool = True, grad_accum: int = 1, out_dir: str = "outputs/inpaint",
-          data_root: str = "data", device=None, cond: str = "none", max_steps: int | None = None,
-          train_subset: int | None = None, resume: bool = False, overwrite: bool = False,
-          schedule: str = "linear", base_channels: int = 32, train_holes: str = "center",
-          progress: bool = True, amp: bool | None = None, compile: bool = False) -> TrainResult:
+def train(*, out_dir: str = "outputs/inpaint", data_root: str = "data", device=None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, amp: bool | None = None, compile: bool = False,
+          **config) -> TrainResult:
     """Train the MNIST centre-hole diffusion model; write last.pt, panels and the loss history.
 
-    The keyword arguments are the design document's training command (see ``TrainConfig`` for each
-    one's meaning) plus: ``out_dir`` (where files go), ``data_root`` (MNIST root for torchvision),
-    ``device`` (None: CUDA if available, else CPU), ``cond``, ``max_steps``, ``train_subset``,
-    ``resume`` (continue from out_dir/last.pt; its config must match), ``overwrite`` (replace an
-    existing last.pt instead of refusing), ``schedule``, ``base_channels``, ``train_holes``.
+    ``config`` is the design document's training command: the fields of ``TrainConfig``, whose
+    defaults are the design's values (epochs=25, batch_size=128, lr=2e-4, timesteps=400, pred="v", ...;
+    ``steps=`` is the design's name for ``timesteps``, the number T of diffusion timesteps), plus
+    ``cond``, ``max_steps``, ``train_subset``, ``schedule``, ``base_channels``, ``train_holes``. Then:
+    ``out_dir`` (where files go), ``data_root`` (MNIST root for torchvision), ``device`` (None: CUDA if
+    available, else CPU), ``resume`` (continue from out_dir/last.pt; its config must match),
+    ``overwrite`` (replace an existing last.pt instead of refusing).
 
     Speed (CUDA only; on the CPU the step runs in plain fp32 NCHW):
     ``amp`` autocast in bf16, or fp16 with a GradScaler on GPUs without bf16 (None: on for CUDA),
@@ -230,13 +250,7 @@ def train(epochs: int = 25, batch_size: int = 128, lr: float = 2e-4, steps: int 
     the compilation; see the README's Performance section). Neither is part of the saved config.
     The batches stay on the device (``TensorBatches``): no host-to-device copy per step.
     """
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, steps=steps, sample_every=sample_every,
-                      sample_steps=sample_steps, center_box=center_box, dc_repeats=dc_repeats,
-                      dc_fixed_z=dc_fixed_z, pred=pred, p2_k=p2_k, p2_gamma=p2_gamma, hole_weight=hole_weight,
-                      seed=seed, clip_grad=clip_grad, ema_decay=ema_decay, warmup_steps=warmup_steps,
-                      self_cond=self_cond, eta=eta, coord_conv=coord_conv, grad_accum=grad_accum, cond=cond,
-                      max_steps=max_steps, train_subset=train_subset, schedule=schedule,
-                      base_channels=base_channels, train_holes=train_holes)
+    cfg = TrainConfig.from_arguments(config)
     if not isinstance(compile, bool):
         raise ValueError(f"compile must be True or False, got {compile!r}")
     device = resolve_device(device)
@@ -281,7 +295,7 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
     trainer = Trainer(model, kind="mnist", cfg=cfg, model_config=cfg.model_config().to_dict(),
                       train_config=train_config, info=info, device=device, net=net, amp=amp,
                       dropout_seed=cfg.seed + info.rank, noise_seed=cfg.seed + 1 + 1000 * info.rank)
-    schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
+    schedule = NoiseSchedule(cfg.timesteps, cfg.schedule).to(device)
     batches = TensorBatches(images, cfg.batch_size, cfg.seed, device, info.rank, info.world_size)
     steps_per_epoch = len(batches) // cfg.grad_accum
     if steps_per_epoch < 1:
@@ -292,7 +306,8 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
 
     panels = []
     if resume and ckpt_path.exists():
-        trainer.resume(ckpt_path, RESUMABLE_CHANGES, legacy_history=lambda: read_history(history_path))
+        trainer.resume(ckpt_path, RESUMABLE_CHANGES, legacy_history=lambda: read_history(history_path),
+                       upgrade_config=upgrade_train_config)
         panels = sorted(out.glob("panel_[0-9]*.png"))
 
     def loss_fn(net_, x0):
@@ -314,6 +329,9 @@ def _train(cfg: TrainConfig, info: dist.DistInfo, device, out_dir, data_root, re
     return TrainResult(out_dir=out, checkpoint=ckpt_path, panel_final=out / "panel_final.png", panels=panels,
                        history_path=history_path, history=run.history, step=run.step, seconds=run.seconds,
                        model=model, ema_model=trainer.ema_model)
+
+
+train.config_class = TrainConfig  # the command line reads train's configuration options from it
 
 
 def write_history(path: Path, history: list) -> None:
@@ -360,50 +378,52 @@ def _output_dir(ckpt, out_dir) -> Path:
     return check_writable_dir(out_dir, "out_dir")
 
 
-def sampler_settings(sampler: str, dc_repeats: int | None, particles: int | None):
-    """(dc_repeats, inpaint's sampler options) for the commands: dc_repeats None is the design's 2
-    for "replace" and "guidance" and 1 for the other samplers; ``particles`` goes to "smc" only."""
-    from ..samplers import SAMPLERS
+# the commands' own defaults for the arguments they share with the samplers: the design's sampler
+# "replace" with dc_repeats=2 (RePaint x2); a sampler that has no such option must leave them here
+COMMAND_DEFAULTS = dict(dc_repeats=2, dc_fixed_z=True, init_from_y=True)
 
-    if not isinstance(sampler, str) or sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))}, got {sampler!r}")
-    if dc_repeats is None:
-        dc_repeats = 2 if sampler in ("replace", "guidance") else 1
-    if particles is not None and sampler != "smc":
-        raise ValueError(f"particles applies to sampler='smc' only, got particles={particles!r} with sampler={sampler!r}")
-    return dc_repeats, ({} if particles is None else {"particles": particles})
+
+def command_options(sampler: str, options: dict, *, dc_repeats, dc_fixed_z, init_from_y, eta, guidance,
+                    particles) -> dict:
+    """The sampler options of ``sample_cmd`` / ``eval_cmd`` (``samplers.route_options``): ``dc_repeats``
+    goes to the samplers that have it (2, the design's, by default); the others take their own repeat
+    option from ``options`` (e.g. travel_rounds=2 for "ddnm")."""
+    from ..samplers import route_options
+
+    return route_options(sampler, options, COMMAND_DEFAULTS, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
+                         init_from_y=init_from_y, eta=eta, guidance=guidance, particles=particles)
 
 
 def sample_cmd(ckpt: str = "outputs/inpaint/last.pt", n: int = 16, steps: int = 50, center_box: int = 12,
                dc_repeats: int | None = None, dc_fixed_z: bool = True, pred: str | None = None,
                self_cond: bool | None = None, init_from_y: bool = True, eta: float | None = None,
                coord_conv: bool | None = None, cond: str | None = None, data_root: str = "data", device=None,
-               seed: int = 0, out_dir: str | None = None, guidance: float = 0.0, sampler: str = "replace",
-               particles: int | None = None) -> torch.Tensor:
+               seed: int = 0, out_dir: str | None = None, guidance: float | None = None, sampler: str = "replace",
+               particles: int | None = None, **options) -> torch.Tensor:
     """Inpaint the centre hole of the first ``n`` MNIST test digits; write samples.png beside the
     checkpoint (or in ``out_dir``; a shipped checkpoint's go to outputs/<name>/); return the
     inpainted images (n, 1, 28, 28) in [0, 1].
 
     ``steps`` is the number of DDIM steps (at most the checkpoint's T). ``pred``, ``self_cond``,
     ``coord_conv`` and ``cond`` are checked against the checkpoint; None takes the checkpoint's.
-    ``guidance`` > 0 adds reconstruction guidance of that weight (``sampling``; 0: the design's sampler).
-    ``sampler`` is one of ``samplers.SAMPLERS`` ("replace", the design's, by default); ``particles``
-    is "smc"'s K. ``dc_repeats`` None: 2 for "replace" and "guidance" (the design's), 1 for the
-    others; ``eta`` None: the sampler's default (0, DDIM; 1 for "smc")."""
-    dc_repeats, options = sampler_settings(sampler, dc_repeats, particles)
-    model = load_mnist_model(ckpt, device=device)
+    ``sampler`` is one of ``samplers.SAMPLERS`` ("replace", the design's, by default); ``guidance`` is
+    the weight of sampler "guidance" (and "pigdm"), ``particles`` "smc"'s K, and ``options`` any other
+    option of the sampler's (``samplers.sampler_options``). ``dc_repeats`` None: the design's 2 for the
+    samplers that take it ("replace", "guidance"); ``eta`` and ``guidance`` None: the sampler's
+    default (``command_options``)."""
+    dc_repeats = COMMAND_DEFAULTS["dc_repeats"] if dc_repeats is None else dc_repeats
+    options = command_options(sampler, options, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z, init_from_y=init_from_y,
+                              eta=eta, guidance=guidance, particles=particles)
+    model = load_network(ckpt, {"mnist": build_mnist_model}, device=device)
     check_model_flags(model, pred=pred, self_cond=self_cond, coord_conv=coord_conv, cond=cond)
     images, _ = load_test_images(data_root, n=n)
     hole = center_hole(28, center_box)
-    result = inpaint(model, images, hole, steps=steps, eta=eta, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z,
-                     init_from_y=init_from_y, seed=seed, guidance=guidance, sampler=sampler, **options)
+    result = inpaint(model, images, hole, sampler, steps=steps, seed=seed, **options)
     masked = images * (1 - hole) + 0.5 * hole
     path = _output_dir(ckpt, out_dir) / "samples.png"
     save_panel([masked, result, images], path, row_titles=["masked", "inpainted", "ground truth"],
-               title=f"{Path(ckpt).name}: {steps} DDIM steps, eta={eta}, dc_repeats={dc_repeats}"
-                     + (f", guidance={guidance:g}" if guidance else "")
-                     + (f", sampler={sampler}" if sampler != "replace" else "")
-                     + (f", particles={particles}" if particles else ""))
+               title=f"{Path(ckpt).name}: sampler={sampler}, {steps} steps"
+                     + "".join(f", {k}={v}" for k, v in options.items()))
     return result
 
 
@@ -412,23 +432,24 @@ def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eva
              center_box: int = 12, dc_repeats: int | None = None, dc_fixed_z: bool = True, pred: str | None = None,
              self_cond: bool | None = None, init_from_y: bool = True, eta: float | None = None,
              coord_conv: bool | None = None, seed: int = 123, cond: str | None = None, data_root: str = "data",
-             device=None, out_dir: str | None = None, json_name: str = "eval.json", guidance: float = 0.0,
-             sampler: str = "replace", particles: int | None = None) -> dict:
+             device=None, out_dir: str | None = None, json_name: str = "eval.json", guidance: float | None = None,
+             sampler: str = "replace", particles: int | None = None, **options) -> dict:
     """Hole-only PSNR and L1 on the first ``n_eval`` MNIST test images with the centre hole.
 
     Writes ``eval.json`` beside the checkpoint (or in ``out_dir``; a shipped checkpoint's go to
     outputs/<name>/) and returns the same dict:
     psnr_hole, l1_hole (pooled over all images), mse_hole, psnr_hole_per_image_mean, n_eval,
     steps, nfe_per_image, seconds, images_per_second, device, and every argument used.
-    ``guidance`` > 0 adds reconstruction guidance of that weight (each evaluation then also takes a
-    backward pass through the network; ``nfe_per_image`` counts the forward evaluations and
-    ``backward_per_image`` the backward passes). ``sampler``, ``particles``, ``dc_repeats`` and
-    ``eta``: as in ``sample_cmd`` (the args record dc_repeats as used)."""
-    dc_repeats, options = sampler_settings(sampler, dc_repeats, particles)
-    args = {k: v for k, v in locals().items() if k != "options"}
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    model = load_mnist_model(ckpt, device=device)
+    ``sampler``, ``guidance``, ``particles``, ``options``, ``dc_repeats`` and ``eta``: as in
+    ``sample_cmd``; ``args["options"]`` records the sampler's options as used. Samplers that take a
+    backward pass through the network ("guidance", "pigdm"): ``nfe_per_image`` counts the forward
+    evaluations and ``backward_per_image`` the backward passes."""
+    dc_repeats = COMMAND_DEFAULTS["dc_repeats"] if dc_repeats is None else dc_repeats
+    options = command_options(sampler, options, dc_repeats=dc_repeats, dc_fixed_z=dc_fixed_z, init_from_y=init_from_y,
+                              eta=eta, guidance=guidance, particles=particles)
+    args = {k: v for k, v in locals().items()}
+    check_int(batch_size, "batch_size")
+    model = load_network(ckpt, {"mnist": build_mnist_model}, device=device)
     check_model_flags(model, pred=pred, self_cond=self_cond, coord_conv=coord_conv, cond=cond)
     images, _ = load_test_images(data_root, n=n_eval, allow_sample=False)
     hole = center_hole(28, center_box)
@@ -438,10 +459,8 @@ def eval_cmd(ckpt: str = "outputs/inpaint/last.pt", batch_size: int = 256, n_eva
     for k, start in enumerate(range(0, len(images), batch_size)):
         gt = images[start:start + batch_size].to(dev)
         counter = []
-        result = inpaint(model, gt, hole.to(dev), steps=steps, eta=eta, dc_repeats=dc_repeats,
-                         dc_fixed_z=dc_fixed_z, init_from_y=init_from_y, seed=seed + k,
-                         callback=lambda d: counter.append((d["nfe"], d.get("backward", 0))), guidance=guidance,
-                         sampler=sampler, **options)
+        result = inpaint(model, gt, hole.to(dev), sampler, steps=steps, seed=seed + k,
+                         callback=lambda d: counter.append((d["nfe"], d.get("backward", 0))), **options)
         nfe = max(c[0] for c in counter) if counter else 0
         backward = max(c[1] for c in counter) if counter else 0
         metrics.update(result, gt, hole.to(dev))

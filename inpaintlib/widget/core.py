@@ -3,7 +3,7 @@
     png_data_url, decode_png_data_url, decode_data_url   pictures <-> the data URLs the browser sends and receives
     CanvasMask            one painted layer at canvas resolution; ``to_hole()``: painted mask -> hole
     run_inpainting        ``inpaint`` with a callback that keeps a frame every k proposals
-    check_sampler, sampler_takes   a sampler's name, and which of the widget's controls it takes
+    check_sampler, sampler_takes, control_options   a sampler's name, which controls it takes, their options
     live_panel, result_panel, write_gif   the pictures (PIL): the live view, the final view, the GIF
     generated_patterns, image_to_tensor, uploaded_files   images for the free-form widget
 """
@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_choice, check_int
+from ..freeform.data import read_image
 from ..masks import center_hole, check_hole
 from ..utils import to_unit
 
@@ -74,14 +76,6 @@ def decode_data_url(url: str, name: str = "url") -> tuple:
 
 # ----------------------------------------------------------------------------------------------
 # the painted mask
-
-
-def check_int(value, name: str, lo: int, hi: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo
-            or (hi is not None and value > hi)):
-        bounds = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an int {bounds}, got {value!r}")
-    return int(value)
 
 
 def check_size(size) -> tuple:
@@ -254,7 +248,8 @@ def check_model_input(model, image: torch.Tensor) -> None:
                          f"got {tuple(image.shape)}")
 
 
-# the arguments of ``run_inpainting`` that only some samplers take
+# the widget's sampler controls: each goes to the samplers that have it as an option; "dc_repeats" is the
+# repeat control, which goes to the sampler's repeat option (dc_repeats or travel_rounds, samplers.repeat_option)
 SAMPLER_CONTROLS = ("eta", "dc_repeats", "guidance", "particles", "known", "init_from_y")
 
 
@@ -262,25 +257,34 @@ def check_sampler(sampler, names=None) -> str:
     """``sampler`` if it is one of ``names`` (default: every name of ``samplers.SAMPLERS``), else a ValueError."""
     from ..samplers import SAMPLERS
 
-    names = tuple(SAMPLERS) if names is None else tuple(names)
-    if not isinstance(sampler, str) or sampler not in names:
-        raise ValueError(f"sampler must be one of {', '.join(map(repr, names))}, got {sampler!r}")
-    return sampler
+    return check_choice(sampler, "sampler", SAMPLERS if names is None else names)
 
 
 def sampler_takes(sampler: str) -> frozenset:
-    """The names of ``SAMPLER_CONTROLS`` that sampler ``sampler`` takes, read from its function's signature."""
-    import inspect
+    """The names of ``SAMPLER_CONTROLS`` that sampler ``sampler`` takes (its options, ``samplers.sampler_options``)."""
+    from ..samplers import repeat_option, sampler_options
 
-    from ..samplers import SAMPLERS
+    own = set(sampler_options(check_sampler(sampler)))
+    return frozenset(name for name in SAMPLER_CONTROLS
+                     if name in own or (name == "dc_repeats" and repeat_option(sampler) is not None))
 
-    params = inspect.signature(SAMPLERS[check_sampler(sampler)]).parameters
-    return frozenset(name for name in SAMPLER_CONTROLS if name in params)
+
+def control_options(sampler: str, **controls) -> dict:
+    """The sampler options of the widget's controls: those ``sampler`` takes (``sampler_takes``), the
+    repeat control under the sampler's own name for it; None values and the others are left out, as
+    the widget leaves its disabled controls out."""
+    from ..samplers import repeat_option
+
+    takes = sampler_takes(sampler)
+    out = {name: value for name, value in controls.items() if name in takes and value is not None}
+    if "dc_repeats" in out:
+        out[repeat_option(sampler)] = out.pop("dc_repeats")
+    return out
 
 
 def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 50, eta: float | None = None,
                    dc_repeats: int = 1, seed: int | None = 0, every: int = 5, on_frame=None,
-                   known: str = "noised", init_from_y: bool = True, guidance: float = 0.0,
+                   known: str = "noised", init_from_y: bool = True, guidance: float | None = None,
                    sampler: str = "replace", particles: int | None = None) -> RunResult:
     """Inpaint one image with ``samplers.inpaint`` and keep a frame every ``every`` proposals.
 
@@ -289,15 +293,14 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
                 last one always: ceil(P / every) frames
     on_frame    called with each kept frame as it is made (the live view)
     known, init_from_y   as in ``ddim_inpaint``; the free-form model uses "clean" and False
-    guidance    reconstruction-guidance weight (``inpaint``; 0: off)
-    sampler     one of ``samplers.SAMPLERS``; ``particles``: "smc"'s K (None: its default)
+    sampler     one of ``samplers.SAMPLERS``; ``guidance``: the weight of "guidance" and "pigdm",
+                ``particles``: "smc"'s K, ``dc_repeats``: the sampler's repeat option (None: defaults)
     eta         None: the sampler's default (0, DDIM; 1 for "smc")
     Of eta, dc_repeats, guidance, particles, known and init_from_y, the ones ``sampler`` does not
-    take are ignored (``sampler_takes``), as the widget ignores its disabled controls.
+    take are ignored (``control_options``), as the widget ignores its disabled controls.
     Returns a ``RunResult``; outside the hole the result is ``image`` exactly (``inpaint``)."""
     from ..samplers import inpaint
 
-    takes = sampler_takes(sampler)
     check_model_input(model, image)
     hole = check_hole(hole, tuple(image.shape[-2:]))
     every = check_int(every, "every", 1)
@@ -305,10 +308,9 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
     dc_repeats = check_int(dc_repeats, "dc_repeats", 1)
     if not hole.any():
         raise ValueError("hole is empty: paint at least one pixel to fill (or use the centre box)")
-    shared = dict(eta=None if eta is None else float(eta), dc_repeats=dc_repeats, guidance=guidance, known=known,
-                  init_from_y=init_from_y, particles=None if particles is None else check_int(particles, "particles", 1))
-    kwargs = {name: value for name, value in shared.items() if name in takes and value is not None}
-    total = steps * (dc_repeats if "dc_repeats" in takes else 1)
+    kwargs = control_options(sampler, eta=eta, dc_repeats=dc_repeats, guidance=guidance, known=known,
+                             init_from_y=init_from_y, particles=particles)
+    total = steps * (dc_repeats if "dc_repeats" in sampler_takes(sampler) else 1)
     frames, count, counts = [], [0], {"nfe": 0, "backward": 0}
 
     def callback(info: dict) -> None:
@@ -326,8 +328,8 @@ def run_inpainting(model, image: torch.Tensor, hole: torch.Tensor, steps: int = 
 
     start = time.perf_counter()
     device = next(model.parameters()).device
-    result = inpaint(model, image.to(device), hole.to(device), steps=steps, seed=seed, callback=callback,
-                     sampler=sampler, **kwargs).cpu()
+    result = inpaint(model, image.to(device), hole.to(device), sampler, steps=steps, seed=seed, callback=callback,
+                     **kwargs).cpu()
     return RunResult(result=result, frames=frames, seconds=time.perf_counter() - start,
                      hole_pixels=int(hole.sum().item()), nfe=counts["nfe"] or total, backward=counts["backward"],
                      sampler=sampler)
@@ -442,20 +444,12 @@ def image_to_tensor(image, size: int) -> torch.Tensor:
         if x.ndim != 3 or x.shape[0] != 3 or x.min() < 0 or x.max() > 1:
             raise ValueError(f"image must be a (3, H, W) tensor in [0, 1], got shape {tuple(image.shape)}")
         image = Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-    elif isinstance(image, (bytes, bytearray, memoryview)):
-        try:
-            image = Image.open(io.BytesIO(bytes(image)))
-            image.load()
-        except Exception as err:
-            raise ValueError(f"image could not be read as an image file: {type(err).__name__}: {err}") from err
     elif isinstance(image, str) and image.startswith("data:"):  # an upload from the browser
         return image_to_tensor(decode_data_url(image, "image")[1], size)
-    elif isinstance(image, (str, Path)):
-        if not Path(image).is_file():
-            raise ValueError(f"image {str(image)!r} is not a file")
-        with Image.open(image) as img:
-            img.load()
-            image = img.copy()
+    elif isinstance(image, (str, Path)) and not Path(image).is_file():
+        raise ValueError(f"image {str(image)!r} is not a file")
+    if isinstance(image, (bytes, bytearray, memoryview, str, Path, Image.Image)):
+        image = read_image(image, "image")  # the package's one reader: upright by its EXIF orientation
     if not isinstance(image, Image.Image):
         raise ValueError(f"image must be a path, PIL image, image bytes or tensor, got {type(image).__name__}")
     image = image.convert("RGB")

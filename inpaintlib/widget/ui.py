@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..samplers import SAMPLERS
-from ..sampling import check_guidance
+from ..checks import check_number
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
 from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, generated_patterns,
                    image_to_tensor, live_panel, picture_png, result_panel, run_inpainting, sampler_takes, write_gif)
@@ -17,6 +17,18 @@ from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, ch
 
 # ----------------------------------------------------------------------------------------------
 # the widgets
+
+
+def guidance_start(sampler: str) -> float:
+    """Where the guidance slider starts for ``sampler``: for "guidance" the weight recommended for the
+    shipped ``mnist`` network (``registry.RECOMMENDED``, the network it was tuned on), for another
+    sampler with a guidance option its own default (``samplers.sampler_options``), else 0."""
+    from ..registry import RECOMMENDED
+    from ..samplers import sampler_options
+
+    if sampler == "guidance":
+        return float(RECOMMENDED["mnist"]["guidance"])
+    return float(sampler_options(sampler).get("guidance", 0.0))
 
 
 class _InpaintWidgetBase:
@@ -28,8 +40,8 @@ class _InpaintWidgetBase:
 
     The ``sampler`` dropdown offers ``sampler_names``; the controls its sampler does not take are
     disabled (and not passed to it). ``eta`` None: 1 for "smc" (its weights need eta > 0), else 0;
-    ``guidance`` None: 30 for "guidance" (it needs guidance > 0), else 0. Choosing "smc" or
-    "guidance" in the dropdown moves eta or guidance off 0 the same way."""
+    ``guidance`` None: ``guidance_start(sampler)``. Choosing "smc", "guidance" or "pigdm" in the
+    dropdown moves eta or guidance off 0 the same way."""
 
     kind = "base"
     known, init_from_y = "noised", True
@@ -51,7 +63,7 @@ class _InpaintWidgetBase:
         sampler = check_sampler(sampler, self.sampler_names)
         takes = sampler_takes(sampler)
         eta = (1.0 if sampler == "smc" else 0.0) if eta is None else eta
-        guidance = check_guidance((30.0 if sampler == "guidance" else 0.0) if guidance is None else guidance)
+        guidance = check_number(guidance_start(sampler) if guidance is None else guidance, "guidance", 0.0, float("inf"))
         self.centre_box_size = max(1, round(self.size * 12 / 28)) if centre_box is None else \
             check_int(centre_box, "centre_box", 1, self.size)
         self.hole_layer = CanvasMask(self.size, self.scale, HOLE_COLOUR)
@@ -241,10 +253,10 @@ class _InpaintWidgetBase:
 
     def _on_sampler(self, change) -> None:
         """The dropdown: enable the controls the new sampler takes, disable the others; "guidance"
-        needs guidance > 0 and "smc" eta > 0, so a 0 there moves to 30 and to 1."""
+        and "pigdm" need guidance > 0 and "smc" eta > 0, so a 0 there moves to ``guidance_start`` and to 1."""
         takes = sampler_takes(change["new"])
-        if change["new"] == "guidance" and self.guidance.value == 0:
-            self.guidance.value = 30.0
+        if "guidance" in takes and self.guidance.value == 0:
+            self.guidance.value = guidance_start(change["new"])
         if change["new"] == "smc" and self.eta.value == 0:
             self.eta.value = 1.0
         for name in ("eta", "dc_repeats", "guidance", "particles"):
@@ -338,7 +350,7 @@ class InpaintWidget(_InpaintWidgetBase):
                 "mnist-mask", the best shipped MNIST model), whose ``recommended(BEST)`` settings
                 (sampler, default "replace"; steps, dc_repeats, guidance) are then the controls' defaults
                 wherever the caller passes none (with another ``sampler``: only its steps). Any other
-                model starts on the sampler's own defaults (dc_repeats=1, guidance=0)
+                model starts on the sampler's own defaults (dc_repeats=1; guidance: ``guidance_start``)
     images      (N, 1, 28, 28) in [0, 1] to choose from by index (None: the first ``n_images``
                 MNIST test digits, ``load_test_images``); ``labels`` optional
     source      "test" (a test digit by index) or "draw" (draw a digit by hand on an empty canvas)
@@ -360,6 +372,8 @@ class InpaintWidget(_InpaintWidgetBase):
             best = settings.pop("sampler", "replace")
             if options.setdefault("sampler", best) != best:  # another sampler: only the number of steps
                 settings = {"steps": settings["steps"]} if "steps" in settings else {}
+            if "travel_rounds" in settings:  # the widget's one repeat control (samplers.repeat_option)
+                settings["dc_repeats"] = settings.pop("travel_rounds")
             for key, value in settings.items():
                 options.setdefault(key, value)
         model = load_widget_model(model, "mnist")

@@ -1,31 +1,16 @@
-"""DDIM sampling with mask consistency: the inpainting sampler.
+"""The machinery every sampler of ``samplers.py`` shares: the network as a denoiser, the DDIM step, the
+mask-consistency step and the time loop. A sampler is then only its step (k-diffusion's shape).
 
-One flat sampler function with a uniform signature and a ``callback`` called at every proposal
-with a dict (``x``, ``i``, ``t``, ``x0_pred``, ...); animations and the widget hang off that
-callback. ``inpaint`` is the public, validated entry point on [0, 1] images.
+    Denoiser        a network as x_t, t -> (x0_hat, eps_hat), counting evaluations per image
+    ddim_step       DDIM's update from t to s (Song et al. 2021, eq. 12 and 16), ``ddim_sigma`` its noise
+    paste_known     keep * known + hole * x: replacement in x_t-space, DDNM's projection in x0-space
+    guided_prediction   x0_hat moved down the gradient of the known pixels' error (reconstruction guidance)
+    SamplerRun      visited timesteps, random draws, NFE and backward counts, callback, the time loop
 
-The reverse step (DDIM, Song et al. 2021, eq. 12), from t to the previous visited timestep s:
+The reverse step (DDIM, eq. 12), from t to the previous visited timestep s:
     x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)
     sigma  = eta * sqrt((1 - abar_s) / (1 - abar_t)) * sqrt(1 - abar_t / abar_s)       (eq. 16)
     x_s    = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z
-Mask consistency (the design document's step), with hole M (1 = fill):
-    x_s    = (1 - M) * q_sample(y, s) + M * x_s
-so the known pixels always carry the observation at exactly the current noise level.
-Optional reconstruction guidance (``guidance`` = w > 0; Ho et al. 2022, "Video Diffusion Models",
-eq. 7), before the step: the hole's x0_hat moves down the gradient of how badly x0_hat(x_t) misses
-the observation on the known pixels,
-    x0_hat <- x0_hat - (w sqrt(abar_t) / 2) * M * grad_{x_t} || (1 - M) * (y - x0_hat(x_t)) ||^2
-    eps_hat <- (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)
-Replacement alone tells the hole about the known pixels only through the network's next input;
-the gradient tells it at once which way its content must change for the whole image to agree.
-It costs a backward pass through the network per evaluation: 50 guided steps took 1.8x the time of
-50 plain ones in benchmarks/quality.py's run (MNIST, one CPU thread).
-
-The other samplers of the ladder (DDNM, PiGDM, DiffPIR, a particle filter) are in ``samplers.py``;
-they share this file's ``Denoiser``, ``ddim_step``, ``paste_known`` (the mask-consistency step) and
-``SamplerRun`` (timesteps, random draws, NFE counts, callback and the time loop with RePaint/DDNM
-time travel). The public entry point, ``inpaint(model, images, hole, ..., sampler=name)``, is at the
-end of ``samplers.py``, above both.
 """
 from __future__ import annotations
 
@@ -35,8 +20,6 @@ import torch
 
 from .schedule import NoiseSchedule, ddim_timesteps
 
-KNOWN_MODES = ("noised", "clean")
-
 
 class Denoiser:
     """Wrap a network as x_t, t, x0_prev -> (x0_hat, eps_hat), counting network evaluations.
@@ -44,7 +27,8 @@ class Denoiser:
     ``y`` (model space, hole zeroed) and ``hole`` are passed to networks that condition on them;
     an x_t batch of B*K rows (K particles per image, image-major: rows b*K .. b*K+K-1 are image b's,
     as in ``samplers.smc_inpaint``) gets each image's y and hole repeated K times.
-    ``nfe`` counts batched calls (one call adds 1; the samplers count evaluations per image).
+    ``nfe`` counts network evaluations per image: a call on B rows for the B images of ``y`` adds 1, a
+    call on B*K rows (K particles each) adds K; without ``y``, every call adds 1.
     ``clip`` clamps x0_hat to the data range [-1, 1]; pass False for a model whose data are not
     bounded (the Gaussian of ``gaussian.py``)."""
 
@@ -52,10 +36,11 @@ class Denoiser:
         self.model, self.schedule, self.clip = model, schedule, clip
         self.pred = model.config.pred
         self.cond_kwargs = {"y": y, "hole": hole} if model.config.cond == "mask" else {}
+        self.images = None if y is None else y.shape[0]
         self.nfe = 0
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, x0_prev: torch.Tensor | None = None):
-        self.nfe += 1
+        self.nfe += max(1, x_t.shape[0] // self.images) if self.images else 1
         cond = self.cond_kwargs
         if cond and cond["y"].shape[0] != x_t.shape[0]:  # K particles per image: repeat y and hole K times
             k = x_t.shape[0] // cond["y"].shape[0]
@@ -87,27 +72,6 @@ def paste_known(x: torch.Tensor, known_values: torch.Tensor, keep: torch.Tensor,
     return keep * known_values + hole * x
 
 
-def check_guidance(guidance) -> float:
-    """The reconstruction-guidance weight as a float, or a ValueError naming what is expected."""
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0.0 <= guidance < float("inf"):
-        raise ValueError(f"guidance must be a finite number >= 0 (0 = off), got {guidance!r}")
-    return float(guidance)
-
-
-def check_int(value, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
-
-
-def check_number(value, name: str, low: float, high: float, low_open: bool = False) -> float:
-    """A float in [low, high] (or (low, high] with ``low_open``), or a ValueError naming the range."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
-    if not ok or (low_open and value == low):
-        raise ValueError(f"{name} must be a number in {'(' if low_open else '['}{low:g}, {high:g}], got {value!r}")
-    return float(value)
-
-
 def check_autograd(name: str) -> None:
     if torch.is_inference_mode_enabled():
         raise RuntimeError(f"{name} differentiates through the network, which torch.inference_mode() forbids: "
@@ -115,9 +79,11 @@ def check_autograd(name: str) -> None:
 
 
 def guided_prediction(denoise: Callable, schedule: NoiseSchedule, x_t, t, x0_prev, y, hole, weight: float):
-    """(x0_hat, eps_hat) with reconstruction guidance of ``weight`` (see the module docstring): one
-    evaluation with autograd on, and the gradient with respect to x_t of the known pixels' squared
-    error. Only the hole's x0_hat moves; the result is clipped to [-1, 1] like the network's own
+    """(x0_hat, eps_hat) with reconstruction guidance of ``weight`` w (Ho et al. 2022, "Video Diffusion
+    Models", eq. 7): one evaluation with autograd on, and the gradient with respect to x_t of the known
+    pixels' squared error moves the hole's x0_hat,
+        x0_hat <- x0_hat - (w sqrt(abar_t) / 2) * M * grad_{x_t} || (1 - M) * (y - x0_hat(x_t)) ||^2
+        eps_hat <- (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t) Only the hole's x0_hat moves; the result is clipped to [-1, 1] like the network's own
     (unless ``denoise.clip`` is False, as for the Gaussian model of ``gaussian.py``)."""
     with torch.enable_grad():
         x_in = x_t.detach().requires_grad_(True)
@@ -192,81 +158,6 @@ class SamplerRun:
                     x = self.schedule.renoise(x, self.t(window[-1] + 1, x.shape[0]), self.t(start, x.shape[0]),
                                               self.randn(x))
         return x
-
-
-def ddim_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule: NoiseSchedule, steps: int,
-                 eta: float = 0.0, dc_repeats: int = 1, dc_fixed_z: bool = True, init_from_y: bool = True,
-                 known: str = "noised", generator: torch.Generator | None = None,
-                 callback: Callable[[dict], None] | None = None, guidance: float = 0.0,
-                 travel_length: int = 1) -> torch.Tensor:
-    """Fill ``hole`` in ``y`` by DDIM with mask consistency (sampler "replace", the design's; with
-    ``guidance`` > 0 also sampler "guidance"). Tensors in model space ([-1, 1]). The step is DDIM's
-    (Song et al. 2021, eq. 12 and 16) followed by the design's replacement of the known pixels by the
-    observation noised to the new level; with dc_repeats > 1 it is RePaint (Lugmayr et al. 2022,
-    Algorithm 1).
-
-    denoise      callable (x_t, t, x0_prev) -> (x0_hat, eps_hat), e.g. a ``Denoiser``
-    y            (B, C, H, W) observation; its values inside the hole are ignored
-    hole         (B or 1, 1, H, W), 1 = pixel to fill, 0 = known
-    steps        number of DDIM steps S <= T (timesteps evenly spaced from T-1 to 0)
-    eta          0 = deterministic DDIM, 1 = DDPM-like ancestral noise
-    dc_repeats   visits per timestep: after each proposal but the last, re-noise x_s back to x_t
-                 (q(x_t | x_s)) and propose again (RePaint's resampling, Lugmayr et al. 2022)
-    dc_fixed_z   noise the observation with one fixed draw z for all timesteps (else a fresh draw)
-    init_from_y  start from q_sample(y, T_start) rather than from pure noise
-    known        "noised": known pixels = observation forward-noised to the current t (MNIST design)
-                 "clean": known pixels = the clean observation, also pasted into x0_hat
-                 (the architecture guide's algorithm)
-    callback     called after every proposal with a dict: x, i, t, t_prev, repeat, x0_pred, nfe
-                 (and backward, with guidance)
-    guidance     reconstruction-guidance weight w (0 = off, the design's sampler); each evaluation
-                 then also takes a backward pass through the network
-    travel_length  RePaint's jump length: re-noise after windows of this many steps (1 = every step)
-    Returns the final x_0 with the known pixels pasted back from ``y``.
-    """
-    if known not in KNOWN_MODES:
-        raise ValueError(f"known must be one of {KNOWN_MODES}, got {known!r}")
-    check_int(dc_repeats, "dc_repeats")
-    check_int(travel_length, "travel_length")
-    if not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must be in [0, 1], got {eta!r}")
-    guidance = check_guidance(guidance)
-    if guidance > 0:
-        check_autograd("guidance > 0")
-    run = SamplerRun(schedule, y, hole, steps, generator, callback, counts_backward=guidance > 0)
-    keep, hole = run.keep, run.hole
-    z_obs = run.randn() if dc_fixed_z else None
-
-    def observed_at(t: torch.Tensor) -> torch.Tensor:
-        """The known pixels at the noise level of timestep t."""
-        if known == "clean":
-            return y
-        return schedule.q_sample(y, t, z_obs if dc_fixed_z else run.randn())
-
-    t0 = run.t(0)
-    x = schedule.q_sample(keep * y, t0, run.randn()) if init_from_y else run.randn()
-    x = paste_known(x, observed_at(t0), keep, hole)
-    x0_prev = None
-
-    def step(x, i, r):
-        nonlocal x0_prev
-        t, s = run.t(i), run.t(i + 1)
-        if guidance > 0:
-            x0, eps = guided_prediction(denoise, schedule, x, t, x0_prev, y, hole, guidance)
-            run.backward += 1
-        else:
-            x0, eps = denoise(x, t, x0_prev)
-        run.nfe += 1
-        x0_prev = x0
-        if known == "clean":
-            x0 = paste_known(x0, y, keep, hole)  # the guide: keep known regions in the x0 estimate too
-        x_s = ddim_step(schedule, x, x0, eps, t, s, eta, run.randn() if eta > 0 else None)
-        x_s = paste_known(x_s, observed_at(s), keep, hole)  # mask consistency
-        run.report(x_s, i, r, x0)
-        return x_s
-
-    x = run.loop(x, step, dc_repeats, travel_length)
-    return keep * y + hole * x
 
 
 def nfe_per_image(steps: int, dc_repeats: int = 1, particles: int = 1) -> int:
