@@ -10,7 +10,7 @@ on the hole):
 
 - PSNR_hole pooled over the images, and the mean of per-image PSNR_hole (the target of issue 16
   is on the per-image figure), also per pattern kind;
-- roughness: the mean absolute 4-neighbour Laplacian inside the hole, divided by the truth's on the
+- roughness (``metrics.hole_roughness``): the mean absolute 4-neighbour Laplacian inside the hole, divided by the truth's on the
   same pixels (1 = as rough as the truth; the target is at most 1.5);
 - seconds per image.
 
@@ -23,22 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from benchlib import command_line, hardware, paired_mean_gap, quantise
 from inpaintlib import load_model, pretrained
-from inpaintlib.metrics import HoleMetrics
+from inpaintlib.metrics import HoleMetrics, hole_roughness
 from inpaintlib.freeform import harmonic_fill, telea_inpaint
 from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns, random_hole
 from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.samplers import inpaint
 
-# name -> inpaint() arguments; "guide" is inpaint_image's sampler (the architecture guide's algorithm)
+# name -> inpaint() arguments (sampler "replace", the default, and its options; mean_of: samples averaged here);
+# "guide" is inpaint_image's sampler (the architecture guide's algorithm)
 VARIANTS = {
     "guide": dict(steps=50, known="clean", init_from_y=False),
     "guide 200 steps": dict(steps=200, known="clean", init_from_y=False),
@@ -57,26 +56,13 @@ VARIANTS = {
 }
 
 
-def laplacian_abs(images: torch.Tensor) -> torch.Tensor:
-    """|4-neighbour Laplacian| per pixel and channel (replicate padding), images (B, C, H, W)."""
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-    kernel = kernel.view(1, 1, 3, 3).repeat(images.shape[1], 1, 1, 1)
-    return F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel, groups=images.shape[1]).abs()
-
-
-def roughness(fill: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) -> float:
-    """mean |Laplacian| of ``fill`` inside the hole over the truth's on the same pixels."""
-    m = hole.expand_as(fill)
-    return float((laplacian_abs(fill) * m).sum() / (laplacian_abs(truth) * m).sum().clamp_min(1e-12))
-
-
 def run_variant(model, images, holes, settings: dict, seed: int) -> tuple:
     settings = dict(settings)
     k = settings.pop("mean_of", 1)
     t0 = time.perf_counter()
     fills = torch.stack([inpaint(model, images, holes, seed=seed + j, **settings) for j in range(k)]).mean(0)
     seconds = (time.perf_counter() - t0) / len(images)
-    return (fills * 255).round() / 255, seconds
+    return quantise(fills), seconds
 
 
 @torch.no_grad()
@@ -93,7 +79,7 @@ def one_shot(model, images, holes, t: int, seed: int) -> torch.Tensor:
     keep = 1 - holes
     out = model(x_t, tt, y=x0 * keep, hole=holes)
     x0_hat, _ = schedule.to_x0_eps(model.config.pred, x_t, tt, out)
-    return (to_unit(torch.where(holes.bool(), x0_hat, x0)) * 255).round() / 255
+    return quantise(to_unit(torch.where(holes.bool(), x0_hat, x0)))
 
 
 def summary(fills, images, holes) -> dict:
@@ -106,18 +92,8 @@ def summary(fills, images, holes) -> dict:
     by_kind = {kind: float(per_image[j::len(PATTERN_KINDS)].mean()) for j, kind in enumerate(PATTERN_KINDS)
                if len(per_image[j::len(PATTERN_KINDS)])}
     return {"psnr_hole": s["psnr_hole"], "psnr_hole_per_image_mean": s["psnr_hole_per_image_mean"],
-            "l1_hole": s["l1_hole"], "roughness_vs_truth": roughness(fills, images, holes),
+            "l1_hole": s["l1_hole"], "roughness_vs_truth": hole_roughness(fills, images, holes),
             "per_image_psnr_by_pattern_kind": by_kind, "per_image_psnr": [float(v) for v in per_image]}
-
-
-def paired_gap(a: list, b: list, resamples: int = 1000, seed: int = 0) -> dict:
-    """Mean over images of per-image PSNR ``a`` minus ``b`` (the same images and holes), with a
-    bootstrap 95% interval (the images drawn again with replacement, a fixed seed)."""
-    d = torch.tensor(a, dtype=torch.float64) - torch.tensor(b, dtype=torch.float64)
-    idx = torch.randint(len(d), (resamples, len(d)), generator=torch.Generator().manual_seed(seed))
-    draws = d[idx].mean(1).sort().values
-    return {"mean_db": float(d.mean()), "ci95": [float(draws[int(0.025 * resamples)]),
-                                                 float(draws[int(0.975 * resamples) - 1])]}
 
 
 def by_kind_text(row: dict) -> str:
@@ -156,7 +132,7 @@ def main(argv=None) -> dict:
         g = torch.Generator().manual_seed(a.seed * 1000 + k)
         holes = torch.stack([random_hole(kind, size, (0.1, 0.5), g) for _ in range(len(images))])
         telea = {"kind": kind, "method": "OpenCV Telea", **summary(telea_inpaint(images, holes), images, holes)}
-        harmonic = (harmonic_fill(images, 1 - holes) * 255).round() / 255
+        harmonic = quantise(harmonic_fill(images, 1 - holes))
         harmonic = {"kind": kind, "method": "harmonic fill", **summary(harmonic, images, holes)}
         rows += [telea, harmonic]
         rows.append({"kind": kind, "method": "truth", "roughness_vs_truth": 1.0})
@@ -164,7 +140,7 @@ def main(argv=None) -> dict:
             fills, sec = run_variant(model, images, holes, VARIANTS[name], a.seed)
             rows.append({"kind": kind, "method": name, **summary(fills, images, holes), "seconds_per_image": sec})
             r = rows[-1]
-            r["per_image_minus_telea"] = paired_gap(r["per_image_psnr"], telea["per_image_psnr"])
+            r["per_image_minus_telea"] = paired_mean_gap(r["per_image_psnr"], telea["per_image_psnr"])
             gap = r["per_image_minus_telea"]
             print(f"{kind:9s} {name:30s} PSNR {r['psnr_hole']:6.2f}  per-image {r['psnr_hole_per_image_mean']:6.2f}  "
                   f"roughness x{r['roughness_vs_truth']:.2f}  ({sec:.2f} s/image)\n{'':41s}{by_kind_text(r)}\n"
@@ -181,9 +157,7 @@ def main(argv=None) -> dict:
                   f"roughness x{r['roughness_vs_truth']:.2f}\n{'':41s}{by_kind_text(r)}", flush=True)
     result = {"checkpoint": str(ckpt), "n_per_kind": len(images), "image_size": size, "rows": rows,
               "variants": {n: VARIANTS[n] for n in names},
-              "hardware": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                           "torch": torch.__version__},
-              "command": "python benchmarks/freeform_study.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "hardware": hardware(), "command": command_line("freeform_study.py", argv)}
     (out / "study.json").write_text(json.dumps(result, indent=2, default=lambda x: None if isinstance(x, float)
                                                and math.isnan(x) else x))
     return result

@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchlib import command_line, hardware, paired_mean_gap, quantise
 from inpaintlib.freeform import find_images, harmonic_fill, load_rgb, make_patterns, telea_inpaint
 from inpaintlib.freeform.baseline import mmse_fill, model_fill
 from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.masks import random_hole, thin_stroke_hole
-from inpaintlib.metrics import hole_roughness
+from inpaintlib.metrics import HoleMetrics, hole_roughness, psnr_hole
 from inpaintlib.registry import load_model, pretrained
 
 MASKS = ("rectangle", "circle", "stroke", "thin_stroke", "large")
@@ -59,26 +57,10 @@ def holes_for(kind: str, n: int, size: int, seed: int) -> torch.Tensor:
 
 
 def per_image_psnr(fill: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) -> list:
-    m = hole.expand_as(truth)
-    mse = ((fill - truth) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    return [100.0 if v <= 1e-10 else min(100.0, -10 * math.log10(v)) for v in mse.tolist()]
-
-
-def pooled_psnr(fill, truth, hole) -> float:
-    m = hole.expand_as(truth)
-    return -10 * math.log10(float(((fill - truth) ** 2 * m).sum() / m.sum()))
-
-
-def paired_interval(a: list, b: list, resamples: int = 1000, seed: int = 0) -> list:
-    """95% bootstrap interval of mean(a - b) over the images (paired: the same images resampled)."""
-    d = torch.tensor(a, dtype=torch.float64) - torch.tensor(b, dtype=torch.float64)
-    idx = torch.randint(len(d), (resamples, len(d)), generator=torch.Generator().manual_seed(seed))
-    means = d[idx].mean(1).sort().values
-    return [float(means[int(0.025 * resamples)]), float(means[int(0.975 * resamples) - 1])]
-
-
-def quantise(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
+    """Each image's PSNR_hole (``HoleMetrics.per_image_psnr``: an exact fill counts as 100 dB)."""
+    m = HoleMetrics()
+    m.update(fill, truth, hole)
+    return m.per_image_psnr
 
 
 def fills_for(methods: dict, images: torch.Tensor, hole: torch.Tensor, steps: int, seed: int, batch: int) -> dict:
@@ -107,9 +89,9 @@ def summarise(fills: dict, truth: torch.Tensor, hole: torch.Tensor, kinds: list)
         for subset, idx in subsets.items():
             a, b = [psnr[name][i] for i in idx], [best[i] for i in idx]
             sel = torch.tensor(idx)
-            row[subset] = {"psnr_per_image": sum(a) / len(a), "psnr_pooled": pooled_psnr(f[sel], truth[sel], hole[sel]),
+            row[subset] = {"psnr_per_image": sum(a) / len(a), "psnr_pooled": psnr_hole(f[sel], truth[sel], hole[sel]),
                            "minus_best_classical": sum(x - y for x, y in zip(a, b)) / len(a),
-                           "minus_best_classical_ci95": paired_interval(a, b),
+                           "minus_best_classical_ci95": paired_mean_gap(a, b)["ci95"],
                            "roughness": hole_roughness(f[sel], truth[sel], hole[sel])}
         rows[name] = row
     return rows
@@ -145,9 +127,9 @@ def main(argv=None) -> dict:
     if args.mmse:
         regression = load_model(args.mmse, device="cpu")
         methods["MMSE reference"] = lambda gt, h, s: mmse_fill(regression, gt, h)
-    report = {"command": "python benchmarks/freeform_targets.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    report = {"command": command_line("freeform_targets.py", argv),
               "ckpt": ckpt, "mmse": args.mmse, "n": args.n, "seed": args.seed, "steps": args.steps, **extra,
-              "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "masks": {}}
+              **hardware(), "masks": {}}
     for kind in args.masks:
         hole = holes_for(kind, args.n, size, args.seed)
         with torch.no_grad():

@@ -12,7 +12,8 @@ row fills the same digits with the same holes:
 
 - OpenCV Telea and Navier-Stokes (radius 3), per image with its own mask;
 - each ``--ckpt name=path`` through ``inpaint`` with the sampler settings its card recommends
-  (``RECOMMENDED[name]`` for a shipped name, else ``--settings``), seed 0.
+  (``RECOMMENDED[name]`` for a shipped name, else ``--settings``: sampler, steps and its options, older
+  spellings read as today's, ``benchlib.current_settings``), seed k for the k-th batch.
 
 Scores: hole-only PSNR pooled over the images with its bootstrap 95% interval, L1, the mean of
 per-image PSNR, digit identity (the shipped classifier), and for each model the paired difference to
@@ -24,19 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import quality  # noqa: E402  (the sibling benchmark: OpenCV fills, scoring)
-
-from inpaintlib import inpaint, load_mnist, load_model, pretrained  # noqa: E402
-from inpaintlib.classifier import digit_classifier  # noqa: E402
-from inpaintlib.registry import RECOMMENDED  # noqa: E402
+from benchlib import command_line, current_settings, hardware, opencv_fill, sampler_samples, score, spec_label
+from inpaintlib import load_mnist, load_model, pretrained
+from inpaintlib.classifier import digit_classifier
+from inpaintlib.registry import RECOMMENDED
 
 BOX, LO, HI, CENTRE, MIN_OFFSET = 10, 2, 16, 9, 4
 
@@ -52,10 +49,6 @@ def offcentre_holes(n: int, seed: int = 0) -> torch.Tensor:
                 break
         holes[i, 0, r:r + BOX, c:c + BOX] = 1.0
     return holes
-
-
-def opencv_fills(images: torch.Tensor, holes: torch.Tensor, method: str) -> torch.Tensor:
-    return torch.cat([quality.opencv_fill(images[i:i + 1], holes[i:i + 1], method) for i in range(len(images))])
 
 
 def squared_error_per_image(fills, images, holes) -> torch.Tensor:
@@ -97,24 +90,23 @@ def main(argv=None) -> dict:
     holes = offcentre_holes(len(images), a.seed)
     classifier = digit_classifier("cpu")
     t0 = time.perf_counter()
-    telea = opencv_fills(images, holes, "telea")
-    rows = [quality.score("OpenCV telea", telea, images, labels, holes, classifier, "cpu"),
-            quality.score("OpenCV ns", opencv_fills(images, holes, "ns"), images, labels, holes, classifier, "cpu")]
+    telea = opencv_fill(images, holes, "telea")  # each image with its own hole
+    rows = [score("OpenCV telea", telea, images, labels, holes, classifier),
+            score("OpenCV ns", opencv_fill(images, holes, "ns"), images, labels, holes, classifier)]
     targets = {}
     for spec in a.ckpt or ["mnist-mask", "mnist"]:
         name, _, path = spec.partition("=")
         path = path or pretrained(name)
-        settings = dict(RECOMMENDED[name]) if name in RECOMMENDED else json.loads(a.settings or "null") \
-            or dict(RECOMMENDED["mnist-mask"])
+        settings = current_settings(RECOMMENDED[name] if name in RECOMMENDED else json.loads(a.settings or "null")
+                                    or RECOMMENDED["mnist-mask"])
         model = load_model(path, device="cpu")
+        sampler = settings.pop("sampler")
         t1 = time.perf_counter()
-        fills = torch.cat([inpaint(model, images[s:s + a.batch], holes[s:s + a.batch], seed=k, **settings)
-                           for k, s in enumerate(range(0, len(images), a.batch))])
+        fills, _ = sampler_samples(model, images, holes, sampler, settings, 0, a.batch, "cpu")
         seconds = time.perf_counter() - t1
-        label = f"{name}: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items())
         gap = paired_gap(fills, telea, images, holes)
-        rows.append(quality.score(label, fills, images, labels, holes, classifier, "cpu", checkpoint=str(path),
-                                  settings=settings,
+        rows.append(score(f"{name}: {spec_label(sampler, settings)}", fills, images, labels, holes, classifier,
+                          checkpoint=str(path), settings={"sampler": sampler, **settings},
                           seconds_per_image=seconds / len(images), gap_to_telea_db=gap["gap_db"],
                           gap_to_telea_ci95=gap["ci95"]))
         targets[name] = {"target": f"PSNR_hole >= OpenCV Telea + {a.target_db:g} dB", "value_db": gap["gap_db"],
@@ -125,9 +117,7 @@ def main(argv=None) -> dict:
     result = {"holes": f"10x10 boxes, top-left uniform in {{{LO}..{HI}}}^2, |r-{CENTRE}|+|c-{CENTRE}| >= {MIN_OFFSET}, "
                        f"seed {a.seed}", "n_images": len(images), "rows": rows, "targets": targets,
               "seconds": time.perf_counter() - t0,
-              "hardware": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                           "torch": torch.__version__},
-              "command": "python benchmarks/offcentre.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "hardware": hardware(), "command": command_line("offcentre.py", argv)}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

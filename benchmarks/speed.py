@@ -6,12 +6,14 @@ each figure is from what the hardware could do.
     python benchmarks/speed.py --threads 2 --out benchmarks/results/speed_cpu.json --compile
 
 Jobs (each one done by inpaintlib and by diffusers, on the same batch at the same NFE):
-  train      one optimizer step. Ours: ``train.train_step`` (MNIST; the design default adds a
+  train      one optimizer step. Ours: the package's own step, ``trainer.optimizer_step`` on a
+             ``Trainer`` set up as the recipe sets it up, with the recipe's loss: for MNIST that of
+             ``train`` (``mnist.recipe.training_holes`` and ``diffusion_loss``; the design default adds a
              self-conditioning forward on about half the batch, so it is also run with
-             self_cond=False, the equal-work comparison) or the step of ``train_inpainting``
-             (hole_loss, backward, clip, Adam, EMA) for the 128x128 presets. Diffusers: the step of
-             its train_unconditional example: DDPMScheduler.add_noise, UNet2DModel, MSE, backward,
-             clip, AdamW, EMAModel.
+             self_cond=False, the equal-work comparison), for the 128x128 presets that of
+             ``train_inpainting`` (``freeform.recipe.hole_loss``); then backward, clip, Adam, EMA.
+             Diffusers: the step of its train_unconditional example: DDPMScheduler.add_noise,
+             UNet2DModel, MSE, backward, clip, AdamW, EMAModel.
   sample     a whole inpainting run at 50 DDIM steps. Ours: ``inpaint(...)`` as a user calls it
              (dc_repeats=1, and dc_repeats=2 for resampling). Diffusers: DDIMScheduler with
              inpainting by replacement (the known region noised to the current level with
@@ -26,7 +28,7 @@ of ours. On CUDA both sides run under the same autocast dtype (``--amp``; ours t
 
     speedup vs diffusers (<job>): X.XX     X = their seconds / our seconds (per NFE where NFEs differ)
 
-Quality (hole PSNR, pooled over images as CONVENTIONS.md defines it): the sampling *algorithms*
+Quality (hole PSNR of the MSE pooled over every hole pixel of every image, as docs/quality.md reports it): the sampling *algorithms*
 compared on one trained network, the shipped MNIST model, on MNIST test digits with the 12x12
 centre hole: ours (``inpaint``) against DDIMScheduler-replacement and RePaintScheduler driving
 the same network (v-prediction, our betas as ``trained_betas``; self-conditioning fed the
@@ -40,54 +42,43 @@ Also: time against image size, batch and number of steps; the share of a trainin
 loading data; peak memory. Timings: warm-up first, then repeats interleaved between the two
 libraries (ours, theirs, ours, ...), median reported. Output: a table on stdout and JSON at
 benchmarks/results/speed_<device>.json (``--out``).
+
+This script holds the jobs; ``speed_harness.py`` the timing harness (time, memory, FLOPs, peak, rows),
+``speed_diffusers.py`` the diffusers side (the matched UNet2DModel, its scheduler loops, its training step).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import json
-import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+
+from inpaintlib import (DenoiserUNet, HoleMetrics, InpaintingUNET, ModelConfig, NoiseSchedule, center_hole,
+                        count_parameters, inpaint, load_model, pretrained)
+from inpaintlib.accel import amp_context, resolve_amp
+from inpaintlib.distributed import DistInfo
+from inpaintlib.freeform import PRESETS, InpaintingDataset, hole_loss, make_patterns
+from inpaintlib.freeform.recipe import InpaintingTrainConfig
+from inpaintlib.mnist.data import TensorBatches, load_mnist, load_test_images
+from inpaintlib.mnist.recipe import TrainConfig, diffusion_loss, training_holes
+from inpaintlib.trainer import Trainer, optimizer_step
+from inpaintlib.utils import to_model, to_unit
+from speed_diffusers import (build_unet, diffusers_ddim_inpaint, diffusers_repaint_inpaint, diffusers_scheduler,
+                             diffusers_train_step, eps_converter, matched_unet_config)
+from speed_harness import (SAMPLE_STEPS, Bench, compute_kind, cpu_name, device_label, forward_flops, interleaved_times,
+                           load_average, print_table, sync, timed, train_flops)
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from inpaintlib import (DenoiserUNet, HoleMetrics, InpaintingUNET, ModelConfig, NoiseSchedule,  # noqa: E402
-                        center_hole, count_parameters, inpaint, load_model, pretrained)
-from inpaintlib.accel import amp_context, resolve_amp  # noqa: E402
-from inpaintlib.mnist.data import TensorBatches, load_mnist, load_test_images  # noqa: E402
-from inpaintlib.utils import to_model, to_unit  # noqa: E402
-from inpaintlib.freeform import PRESETS, hole_loss  # noqa: E402
-from inpaintlib.freeform import InpaintingDataset, make_patterns  # noqa: E402
-from inpaintlib.mnist.recipe import TrainConfig, train_step  # noqa: E402
-from inpaintlib.trainer import apply_gradients, ema_decay_at, update_ema  # noqa: E402
-
-PRED_TO_DIFFUSERS = {"eps": "epsilon", "v": "v_prediction", "x0": "sample"}
-SAMPLE_STEPS = 50  # the issue's sampling figure: images/s at 50 DDIM steps
 JSON_KEYS = ("meta", "jobs", "speedups", "quality", "scaling", "data_loading")
-
-# Datasheet dense peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name().
-# First match wins, so the PCIe H100 comes before the SXM one.
-GPU_PEAK_TFLOPS = (
-    ("H100 PCIe", {"bf16": 756.0, "fp16": 756.0, "tf32": 378.0, "fp32": 51.0}),
-    ("H100", {"bf16": 989.0, "fp16": 989.0, "tf32": 494.0, "fp32": 67.0}),
-    ("H200", {"bf16": 989.0, "fp16": 989.0, "tf32": 494.0, "fp32": 67.0}),
-    ("A100", {"bf16": 312.0, "fp16": 312.0, "tf32": 156.0, "fp32": 19.5}),
-    ("L4", {"bf16": 121.0, "fp16": 121.0, "tf32": 60.0, "fp32": 30.3}),
-    ("T4", {"fp16": 65.0, "fp32": 8.1}),
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -141,452 +132,64 @@ def run_sizes(mode: str, device: torch.device) -> Sizes:
 
 
 # ----------------------------------------------------------------------------------------------
-# measuring: time, memory, FLOPs, the hardware's peak
+# our side: the package's own training steps
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device: torch.device) -> float:
-    """Seconds for one call of ``fn``, the device drained before and after."""
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t0
-
-
-def interleaved_times(fns: dict, device: torch.device, repeats: int) -> dict:
-    """{name: [seconds, ...]}: the callables run in turn, ``repeats`` rounds, so that a slow
-    moment of a shared machine falls on both sides alike."""
-    out = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            out[name].append(timed(fn, device))
-    return out
-
-
-class PeakMemory:
-    """Peak memory that what runs inside adds, in MB: activations, gradients, workspaces (weights
-    and optimizer state allocated before are not counted). CUDA: ``torch.cuda.max_memory_allocated``
-    over the allocation on entry. CPU: the resident set's peak over its size on entry, sampled
-    every 2 ms from /proc/self/statm (None where /proc is absent)."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.mb = device, None
-        self._stop, self._thread, self._peak, self._base = threading.Event(), None, 0, 0
-
-    @staticmethod
-    def _rss_bytes() -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, self._rss_bytes())
-            self._stop.wait(0.002)
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-        elif os.path.exists("/proc/self/statm"):
-            self._base = self._peak = self._rss_bytes()
-            self._thread = threading.Thread(target=self._watch, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
-        elif self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._peak = max(self._peak, self._rss_bytes())
-            self.mb = (self._peak - self._base) / 2**20
-        return False
-
-
-def count_flops(fn) -> int:
-    """FLOPs of the convolutions, matmuls and attention ``fn`` runs (torch.utils.flop_counter)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-def on_meta(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` on the meta device: shapes only, so counting FLOPs costs nothing."""
-    return copy.deepcopy(model).to("meta")
-
-
-def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
-    """Measured throughput of torch.mm on two n x n matrices, TFLOP/s: the best of ``repeats``
-    (a peak is what the hardware can do, so the fastest run, not the typical one)."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    torch.mm(a, b)
-    seconds = min(timed(lambda: torch.mm(a, b), device) for _ in range(repeats))
-    return 2 * n ** 3 / seconds / 1e12
-
-
-def hardware_peak(device: torch.device, compute: str) -> dict:
-    """{"tflops", "source"}: the peak to compare achieved FLOP/s with, for ``compute`` in
-    "fp32", "tf32", "bf16", "fp16"."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, peaks in GPU_PEAK_TFLOPS:
-            if key in name and compute in peaks:
-                return {"tflops": peaks[compute], "source": f"datasheet dense {compute} peak of the {key}"}
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(compute, torch.float32)
-        return {"tflops": matmul_tflops(device, dtype, 4096),
-                "source": f"measured: torch.mm 4096x4096 {compute}, best of 10 (GPU not in the table)"}
-    return {"tflops": matmul_tflops(device, torch.float32),
-            "source": f"measured: torch.mm 2048x2048 fp32 on {torch.get_num_threads()} thread(s), best of 10"}
-
-
-def compute_kind(device: torch.device, amp: bool) -> str:
-    """The arithmetic the convolutions run in: what the peak is read for."""
-    if device.type != "cuda":
-        return "fp32"
-    if amp:
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "tf32" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
-
-
-# ----------------------------------------------------------------------------------------------
-# the diffusers side: a UNet2DModel matched to ours, its schedulers, its training step
-
-
-def diffusers_modules():
-    import diffusers
-    from diffusers import DDIMScheduler, DDPMScheduler, RePaintScheduler, UNet2DModel
-
-    diffusers.utils.logging.set_verbosity_error()
-    return UNet2DModel, DDIMScheduler, RePaintScheduler, DDPMScheduler
-
-
-def unet_layout(model) -> dict:
-    """Our network's resolution levels, as diffusers' UNet2DModel would describe them: widths
-    per level, ResBlocks per level, and where ours has attention (encoder levels from the top,
-    decoder levels from the bottom, and the middle)."""
-    cfg = model.config
-    if isinstance(model, DenoiserUNet):  # attention at the lowest level only
-        n = len(cfg.channel_mults)
-        return {"widths": [cfg.base_channels * m for m in cfg.channel_mults], "layers_per_block": cfg.num_res_blocks,
-                "heads": cfg.num_heads, "in_channels": cfg.channels, "out_channels": cfg.channels,
-                "size": cfg.image_size, "down_attention": [False] * (n - 1) + [True],
-                "up_attention": [True] + [False] * (n - 1), "mid_attention": True}
-    # free-form UNET: an encoder layer (2 ResBlocks) at each of num_down resolutions, the bottleneck
-    # below them, a decoder layer at each but the top resolution, then the head at the top
-    k = cfg.num_down
-    return {"widths": list(cfg.widths[:k + 1]), "layers_per_block": 2, "heads": cfg.num_heads,
-            "in_channels": cfg.channels + (1 if cfg.cond == "mask" else 0), "out_channels": cfg.channels,
-            "size": cfg.image_size, "down_attention": list(cfg.attentions[:k]) + [False],
-            "up_attention": list(cfg.attentions[k:]) + [False], "mid_attention": cfg.bottleneck_attention}
-
-
-def unet2d_config(layout: dict, scale: float, unit: int = 8) -> dict:
-    """A UNet2DModel config with the layout's levels, blocks per level and attention placement,
-    widths = ours x ``scale`` rounded to multiples of ``unit`` (8 or more: GroupNorm of 8 groups).
-    One head size for all attention layers (diffusers' rule): ours at the lowest level if it
-    divides them all, else their common divisor."""
-    ch = tuple(max(unit, int(round(w * scale / unit)) * unit) for w in layout["widths"])
-    attended = [c for c, a in zip(ch, layout["down_attention"]) if a]
-    attended += [c for c, a in zip(reversed(ch), layout["up_attention"]) if a]
-    attended += [ch[-1]] if layout["mid_attention"] else []
-    head_dim = ch[-1] // layout["heads"]
-    if not attended or any(c % head_dim for c in attended):
-        head_dim = math.gcd(*attended) if attended else 8
-    return {"sample_size": layout["size"], "in_channels": layout["in_channels"],
-            "out_channels": layout["out_channels"], "block_out_channels": ch,
-            "layers_per_block": layout["layers_per_block"],
-            "down_block_types": tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in layout["down_attention"]),
-            "up_block_types": tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in layout["up_attention"]),
-            "add_attention": layout["mid_attention"], "norm_num_groups": 8, "attention_head_dim": head_dim}
-
-
-def matched_unet_config(model) -> dict:
-    """The UNet2DModel config whose parameter count is nearest ours (bisection on the width scale;
-    counted on the meta device, so nothing is allocated). Widths are rounded to multiples of 32,
-    else 16, else 8: the coarsest rounding that stays within 5% of our count (larger heads)."""
-    UNet2DModel = diffusers_modules()[0]
-    layout, target = unet_layout(model), count_parameters(model)
-
-    def params(scale: float, unit: int) -> int:
-        with torch.device("meta"):
-            return count_parameters(UNet2DModel(**unet2d_config(layout, scale, unit)))
-
-    for unit in (32, 16, 8):
-        lo, hi = 0.25, 4.0
-        for _ in range(12):
-            mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if params(mid, unit) < target else (lo, mid)
-        best = min((lo, hi, 1.0), key=lambda s: abs(params(s, unit) - target))
-        if abs(params(best, unit) / target - 1) < 0.05 or unit == 8:
-            return unet2d_config(layout, best, unit)
-
-
-def build_unet(config: dict, device: torch.device):
-    torch.manual_seed(0)
-    return diffusers_modules()[0](**config).to(device)
-
-
-def diffusers_scheduler(kind: str, schedule: NoiseSchedule, pred: str):
-    """DDIM, RePaint or DDPM scheduler with our betas and our network's prediction type."""
-    _, DDIMScheduler, RePaintScheduler, DDPMScheduler = diffusers_modules()
-    betas = schedule.betas.cpu().numpy()
-    if kind == "repaint":  # RePaint reads the model output as eps (we convert v and x0 to it)
-        return RePaintScheduler(num_train_timesteps=schedule.T, trained_betas=betas, eta=0.0, clip_sample=True)
-    cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
-    return cls(num_train_timesteps=schedule.T, trained_betas=betas, clip_sample=True,
-               prediction_type=PRED_TO_DIFFUSERS[pred])
-
-
-@torch.no_grad()
-def diffusers_ddim_inpaint(predict, y, keep, scheduler, steps: int, generator) -> tuple:
-    """Plain DDIM inpainting by replacement with diffusers' DDIMScheduler (eta = 0): before each
-    step the known region is replaced by the observation noised to the current level
-    (``scheduler.add_noise``); the start is pure noise. ``predict(x, t, x0_prev)`` gives the
-    network output. Returns (x_0 in model space, NFE)."""
-    scheduler.set_timesteps(steps, device=y.device)
-    randn = lambda: torch.randn(y.shape, generator=generator, device=y.device)  # noqa: E731
-    x, x0_prev, nfe = randn(), None, 0
-    for t in scheduler.timesteps:
-        x = keep * scheduler.add_noise(y, randn(), t.reshape(1)) + (1 - keep) * x
-        out = predict(x, t.expand(len(x)), x0_prev)
-        nfe += 1
-        step = scheduler.step(out, t, x, eta=0.0)
-        x, x0_prev = step.prev_sample, step.pred_original_sample
-    return keep * y + (1 - keep) * x, nfe
-
-
-@torch.no_grad()
-def diffusers_repaint_inpaint(predict, to_eps, y, keep, scheduler, steps: int, generator,
-                              jump_length: int = 1, jump_n_sample: int = 2) -> tuple:
-    """RePaint with diffusers' RePaintScheduler, the loop of its RePaintPipeline: a step back in t
-    calls the network and ``scheduler.step``; a step forward is ``scheduler.undo_step``.
-    ``to_eps(out, x, t)`` turns the network output into eps. Returns (x_0, NFE)."""
-    scheduler.set_timesteps(steps, jump_length, jump_n_sample, device=y.device)
-    x = torch.randn(y.shape, generator=generator, device=y.device)
-    x0_prev, nfe, t_last = None, 0, scheduler.timesteps[0] + 1
-    for t in scheduler.timesteps:
-        if t < t_last:
-            t_batch = t.expand(len(x))
-            eps = to_eps(predict(x, t_batch, x0_prev), x, t_batch)
-            nfe += 1
-            step = scheduler.step(eps, t, x, y, keep, generator=generator)
-            x, x0_prev = step.prev_sample, step.pred_original_sample
-        else:
-            x = scheduler.undo_step(x, t_last, generator=generator)
-        t_last = t
-    return keep * y + (1 - keep) * x, nfe
-
-
-def eps_converter(schedule: NoiseSchedule, pred: str):
-    """(out, x_t, t) -> eps, with the schedule's own conversion (no clipping)."""
-    if pred == "eps":
-        return lambda out, x, t: out
-    return lambda out, x, t: schedule.to_x0_eps(pred, x, t, out, clip=False)[1]
-
-
-def optimizer_update(loss, optimizer, params: list, scaler=None, clip: float = 1.0) -> None:
-    """backward (scaled for fp16), then ``train.apply_gradients``: unscale, clip, step, zero."""
-    (loss if scaler is None else scaler.scale(loss)).backward()
-    apply_gradients(optimizer, params, clip, scaler)
-
-
-def diffusers_train_step(unet, schedule: NoiseSchedule, pred: str, batches, device, amp: bool):
-    """The step of diffusers' train_unconditional example: x_t = DDPMScheduler.add_noise, MSE
-    against eps or v (``get_velocity``), backward, clip 1.0, AdamW, EMAModel.step. ``batches``
-    yields (x0, keep or None); keep is fed as a 4th input channel, as inpainting UNets take it."""
-    from diffusers.training_utils import EMAModel
-
-    ddpm = diffusers_scheduler("ddpm", schedule, pred)
-    params = list(unet.parameters())
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    ema = EMAModel(params, decay=0.999)
-    ema.to(device)
-    autocast, scaler = amp_context(device, amp)
-    gen = torch.Generator(device=device).manual_seed(0)
-    unet.train()
+def package_step(trainer: Trainer, cfg, batches, loss_fn):
+    """One call = one optimizer step of the package's loop: ``trainer.optimizer_step`` (what
+    ``Trainer.fit`` runs: the warmed-up LR, ``grad_accum`` micro-batches, backward, clip, Adam, EMA) with
+    ``loss_fn(net, batch)``, the recipe's loss, on micro-batches drawn from the iterator ``batches``."""
+    params, ema_params = list(trainer.model.parameters()), list(trainer.ema_model.parameters())
+    counter = itertools.count()
+    trainer.model.train()
 
     def step():
-        x0, keep = next(batches)
-        noise = torch.randn(x0.shape, generator=gen, device=device)
-        t = torch.randint(0, schedule.T, (len(x0),), generator=gen, device=device)
-        x_t = ddpm.add_noise(x0, noise, t)
-        with autocast():
-            out = unet(x_t if keep is None else torch.cat([x_t, keep], 1), t).sample
-        target = noise if pred == "eps" else ddpm.get_velocity(x0, noise, t)
-        optimizer_update(F.mse_loss(out.float(), target), optimizer, params, scaler)
-        ema.step(params)
+        optimizer_step(trainer.net, trainer.optimizer, params, ema_params, cfg, next(counter), batches,
+                       loss_fn, trainer.scaler)
 
     return step
-
-
-# ----------------------------------------------------------------------------------------------
-# our side: the MNIST step of ``train``, the 128x128 step of ``train_inpainting``
 
 
 def mnist_train_step(cfg: TrainConfig, batches, device, amp: bool, compile: bool = False):
-    """One call = one optimizer step of ``train`` (``train.train_step``) on ``batches``, set up
-    as ``train`` sets it up (weights seeded, Adam, EMA, autocast and channels_last on CUDA)."""
+    """One call = one optimizer step of ``train`` on ``batches`` (x0 tensors), set up as ``train`` sets it
+    up (weights seeded, a ``Trainer``: Adam, EMA, autocast; channels_last with amp), with its loss:
+    ``training_holes`` and ``diffusion_loss`` (``mnist.recipe``). Returns (step, the network)."""
     torch.manual_seed(cfg.seed)
     model = DenoiserUNet(cfg.model_config()).to(device)
-    autocast, scaler = amp_context(device, amp)
     if amp:
         model = model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
     net = torch.compile(model) if compile else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = NoiseSchedule(cfg.steps, cfg.schedule).to(device)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    params, ema_params = list(model.parameters()), list(ema.parameters())
-    counter = itertools.count()
-    model.train()
+    trainer = Trainer(model, kind="mnist", cfg=cfg, model_config=cfg.model_config().to_dict(), train_config=asdict(cfg),
+                      info=DistInfo(), device=device, net=net, amp=amp, dropout_seed=cfg.seed, noise_seed=cfg.seed + 1)
+    schedule = NoiseSchedule(cfg.timesteps, cfg.schedule).to(device)
 
-    def step():
-        train_step(net, net, optimizer, schedule, cfg, batches, noise_gen, next(counter), params, ema_params,
-                   autocast, scaler)
+    def loss_fn(net_, x0):
+        hole = training_holes(cfg, x0.shape[0], trainer.noise_gen, x0.device)
+        return diffusion_loss(net_, schedule, cfg, x0, hole, trainer.noise_gen, raw=net, autocast=trainer.autocast)
 
-    return step, model
+    return package_step(trainer, cfg, batches, loss_fn), model
 
 
 def freeform_train_step(model, batches, device, amp: bool):
-    """One call = the loop body of ``train_inpainting``: hole_loss (the loss inside the hole),
-    backward, clip 1.0, Adam (foreach), EMA. ``batches`` yields (x0, keep)."""
+    """One call = one optimizer step of ``train_inpainting`` on ``batches`` ((x0, keep) pairs), on a
+    ``Trainer`` with its configuration's defaults (``InpaintingTrainConfig``: lr 1e-4, clip 1.0, EMA 0.999),
+    with its loss: ``hole_loss`` (``freeform.recipe``), the loss inside the hole."""
+    cfg = InpaintingTrainConfig(dataset_path="", num_epochs=1, batch_size=1, image_size=model.config.image_size,
+                                amp=amp)
+    trainer = Trainer(model, kind="freeform", cfg=cfg, model_config=model.config.to_dict(), train_config=asdict(cfg),
+                      info=DistInfo(), device=device, amp=amp, noise_seed=cfg.seed + 1)
     schedule = NoiseSchedule(model.config.T, model.config.schedule).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    params, ema_params = list(model.parameters()), list(ema.parameters())
-    optimizer = torch.optim.Adam(params, lr=1e-4, foreach=True)
-    autocast, scaler = amp_context(device, amp)
-    gen = torch.Generator(device=device).manual_seed(1)
-    counter = itertools.count()
-    model.train()
 
-    def step():
-        x0, keep = next(batches)
-        optimizer_update(hole_loss(model, schedule, x0, keep, gen, autocast), optimizer, params, scaler)
-        update_ema(ema_params, params, ema_decay_at(next(counter), 0.999))
+    def loss_fn(net, batch):
+        x0, keep = batch
+        return hole_loss(net, schedule, x0, keep, trainer.noise_gen, trainer.autocast, model.config.pred,
+                         model.config.objective)
 
-    return step
+    return package_step(trainer, cfg, batches, loss_fn)
 
 
 # ----------------------------------------------------------------------------------------------
-# jobs: one measurement of both sides, recorded as rows
-
-
-@dataclass
-class Row:
-    """One measured line of the table (and of the JSON's "jobs")."""
-
-    job: str
-    impl: str  # "inpaintlib", "diffusers", or a variant such as "inpaintlib+compile"
-    kind: str  # "train" or "sample"
-    model: str
-    batch: int
-    nfe_per_image: int | None  # sampling: network evaluations per image in one run
-    steps_timed: int | None  # sampling: DDIM steps of the timed run (figures scaled to 50 steps)
-    seconds: float  # median seconds per optimizer step (train) or per run at 50 steps (sample)
-    seconds_all: list
-    images_per_s: float
-    steps_per_s: float | None  # optimizer steps per second (train)
-    params: int
-    flops_per_image: float  # per optimizer step per image (train) or per run at 50 steps per image
-    achieved_tflops: float
-    fraction_of_peak: float
-    peak_mem_mb: float | None
-    first_call_seconds: float | None = None  # the warm-up call (includes compilation for +compile rows)
-    note: str = ""
-
-
-class Bench:
-    """Holds the run's settings and collects rows, speedups and tables."""
-
-    def __init__(self, device: torch.device, sizes: Sizes, amp: bool, compile: bool):
-        self.device, self.sizes, self.amp, self.compile = device, sizes, amp, compile
-        self.peak = hardware_peak(device, compute_kind(device, amp))
-        self.rows: list[Row] = []
-        self.speedups: list[dict] = []
-
-    def row(self, **kw) -> Row:
-        flops_per_s = kw["flops_per_image"] * kw["images_per_s"]
-        row = Row(**kw, achieved_tflops=flops_per_s / 1e12,
-                  fraction_of_peak=flops_per_s / (self.peak["tflops"] * 1e12))
-        self.rows.append(row)
-        return row
-
-    def speedup(self, job: str, ours: Row, theirs: Row, note: str = "") -> float:
-        """Their time over ours, per NFE when the two runs' NFEs differ."""
-        ratio = theirs.seconds / ours.seconds
-        if ours.nfe_per_image and theirs.nfe_per_image and ours.nfe_per_image != theirs.nfe_per_image:
-            ratio *= ours.nfe_per_image / theirs.nfe_per_image
-            note = (note + "; " if note else "") + f"per NFE ({ours.nfe_per_image} vs {theirs.nfe_per_image})"
-        self.speedups.append({"job": job, "speedup": ratio, "batch": ours.batch, "nfe_ours": ours.nfe_per_image,
-                              "nfe_diffusers": theirs.nfe_per_image, "seconds_ours": ours.seconds,
-                              "seconds_diffusers": theirs.seconds, "note": note})
-        print(f"speedup vs diffusers ({job}): {ratio:.2f}" + (f"   [{note}]" if note else ""), flush=True)
-        return ratio
-
-    # -- training ---------------------------------------------------------------------------
-
-    def train_job(self, job: str, model_name: str, steps: dict, batch: int, flops: dict, params: dict) -> dict:
-        """Time optimizer steps: ``steps`` maps impl -> a step callable. Warm-up: 2 steps each
-        (memory measured on the second); then ``repeats`` interleaved rounds of k steps."""
-        k = self.sizes.train_steps_timed
-        mem, first = {}, {}
-        for impl, step in steps.items():
-            first[impl] = timed(step, self.device)
-            with PeakMemory(self.device) as pm:
-                step()
-            mem[impl] = pm.mb
-        many = {impl: (lambda s=step: [s() for _ in range(k)]) for impl, step in steps.items()}
-        times = interleaved_times(many, self.device, self.sizes.repeats)
-        rows = {}
-        for impl, ts in times.items():
-            per_step = [s / k for s in ts]
-            sec = statistics.median(per_step)
-            rows[impl] = self.row(job=job, impl=impl, kind="train", model=model_name, batch=batch,
-                                  nfe_per_image=None, steps_timed=None, seconds=sec, seconds_all=per_step,
-                                  images_per_s=batch / sec, steps_per_s=1 / sec, params=params[impl],
-                                  flops_per_image=flops[impl], peak_mem_mb=mem[impl], first_call_seconds=first[impl])
-        return rows
-
-    # -- sampling -----------------------------------------------------------------------------
-
-    def sample_job(self, job: str, model_name: str, runs: dict, batch: int, steps: int, nfe: dict,
-                   flops_per_nfe: dict, params: dict, note: str = "") -> dict:
-        """Time sampling runs: ``runs`` maps impl -> fn(steps) running a whole inpainting of the
-        batch, ``nfe`` impl -> fn(steps) giving its NFE per image. Warm-up: a 2-step run each
-        (memory measured on it); then ``repeats`` interleaved runs of ``steps`` steps. Seconds,
-        images/s and FLOPs are given for 50 steps (scaled by the NFE ratio when fewer were timed;
-        noted)."""
-        mem, first = {}, {}
-        for impl, run in runs.items():
-            with PeakMemory(self.device) as pm:
-                first[impl] = timed(lambda: run(min(2, steps)), self.device)
-            mem[impl] = pm.mb
-        times = interleaved_times({impl: (lambda r=run: r(steps)) for impl, run in runs.items()}, self.device,
-                                  self.sizes.repeats)
-        if steps != SAMPLE_STEPS:
-            note = (note + "; " if note else "") + f"timed at {steps} steps, scaled to {SAMPLE_STEPS}"
-        rows = {}
-        for impl, ts in times.items():
-            nfe_50 = nfe[impl](SAMPLE_STEPS)
-            per_run = [s * nfe_50 / nfe[impl](steps) for s in ts]
-            sec = statistics.median(per_run)
-            rows[impl] = self.row(job=job, impl=impl, kind="sample", model=model_name, batch=batch,
-                                  nfe_per_image=nfe_50, steps_timed=steps, seconds=sec, seconds_all=per_run,
-                                  images_per_s=batch / sec, steps_per_s=None, params=params[impl],
-                                  flops_per_image=flops_per_nfe[impl] * nfe_50, peak_mem_mb=mem[impl],
-                                  first_call_seconds=first[impl], note=note)
-        return rows
+# sampling: ``inpaint`` against the diffusers scheduler loops
 
 
 def nfe_counts(dc_repeats: int, impls) -> dict:
@@ -616,37 +219,13 @@ def sampling_runs(bench: Bench, ours, unet, predict_theirs, images01, hole, sche
             return diffusers_repaint_inpaint(predict_theirs, to_eps, y, keep, scheduler, steps, gen)
 
     def ours_run(net):  # amp: the same autocast as theirs (on CUDA, unless --amp off)
-        return lambda steps: inpaint(net, images01, hole, steps=steps, dc_repeats=dc_repeats, seed=0, known=known,
-                                     init_from_y=init_from_y, amp=bench.amp)
+        return lambda steps: inpaint(net, images01, hole, "replace", steps=steps, dc_repeats=dc_repeats, seed=0,
+                                     known=known, init_from_y=init_from_y, amp=bench.amp)
 
     runs = {"inpaintlib": ours_run(ours), "diffusers": theirs}
     if bench.compile:
         runs["inpaintlib+compile"] = ours_run(torch.compile(ours))
     return runs
-
-
-def forward_flops(model, batch_inputs) -> float:
-    """Counted FLOPs of one forward pass per image (meta device)."""
-    meta = on_meta(model)
-    inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in batch_inputs[0]]
-    kwargs = {k: v.to("meta") for k, v in batch_inputs[1].items()}
-    with torch.no_grad():
-        return count_flops(lambda: meta(*inputs, **kwargs)) / inputs[0].shape[0]
-
-
-def train_flops(model, batch_inputs, extra_forward_share: float = 0.0) -> float:
-    """Counted FLOPs per image of forward + backward (meta device), plus ``extra_forward_share``
-    of a forward (the self-conditioning pass, run without gradient on about half the batch)."""
-    meta = on_meta(model).train()
-    inputs = [x.to("meta") if isinstance(x, torch.Tensor) else x for x in batch_inputs[0]]
-    kwargs = {k: v.to("meta") for k, v in batch_inputs[1].items()}
-
-    def fwd_bwd():
-        out = meta(*inputs, **kwargs)
-        (out.sample if hasattr(out, "sample") else out).float().square().mean().backward()
-
-    per_image = count_flops(fwd_bwd) / inputs[0].shape[0]
-    return per_image + extra_forward_share * forward_flops(model, batch_inputs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -675,7 +254,7 @@ def mnist_jobs(bench: Bench, data_root: str, shipped) -> None:
         ours_step, ours_model = mnist_train_step(cfg, itertools.cycle(prefetched), device, bench.amp)
         theirs_unet = build_unet(unet_cfg, device)
         steps = {"inpaintlib": ours_step,
-                 "diffusers": diffusers_train_step(theirs_unet, NoiseSchedule(cfg.steps), cfg.pred,
+                 "diffusers": diffusers_train_step(theirs_unet, NoiseSchedule(cfg.timesteps), cfg.pred,
                                                    ((x, None) for x in itertools.cycle(prefetched)), device, bench.amp)}
         flops = {"inpaintlib": train_flops(ours_model, ((x_in, t_in, x_in if self_cond else None), {}),
                                            0.5 if self_cond else 0.0),
@@ -780,7 +359,7 @@ def freeform_jobs(bench: Bench, workdir: Path) -> None:
 # quality: the sampling algorithms on one trained network
 
 
-def quality(bench: Bench, data_root: str, shipped) -> dict:
+def sampler_quality(bench: Bench, data_root: str, shipped) -> dict:
     """Hole PSNR / L1 of our sampler and of diffusers' DDIM-replacement and RePaint loops, all
     driving the shipped MNIST network, on the first N test digits with the 12x12 centre hole.
     Ours also with dc_fixed_z=False (a fresh noise draw for the known pixels at every step, as
@@ -925,31 +504,7 @@ def data_loading(bench: Bench, data_root: str, workdir: Path) -> list:
 
 
 # ----------------------------------------------------------------------------------------------
-# output
-
-
-def fmt(value, spec: str = ".3g") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return format(value, spec)
-    return str(value)
-
-
-def print_table(headers: list, rows: list) -> None:
-    """Columns aligned: text left, numbers right."""
-    cells = [[fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
-
-    def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print(line(r))
-    print(flush=True)
+# output and main
 
 
 def report(result: dict) -> None:
@@ -987,32 +542,6 @@ def report(result: dict) -> None:
                      for r in result["data_loading"]])
     for s in result["speedups"]:
         print(f"speedup vs diffusers ({s['job']}): {s['speedup']:.2f}" + (f"   [{s['note']}]" if s["note"] else ""))
-
-
-def device_label(device: torch.device) -> str:
-    if device.type != "cuda":
-        return device.type
-    name = torch.cuda.get_device_name(device).lower()
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-# ----------------------------------------------------------------------------------------------
-# main
 
 
 def parse_args(argv=None):
@@ -1070,7 +599,7 @@ def run(args) -> dict:
         if "freeform" not in args.skip:
             freeform_jobs(bench, workdir)
         if "quality" not in args.skip:
-            result["quality"] = quality(bench, args.data_root, shipped)
+            result["quality"] = sampler_quality(bench, args.data_root, shipped)
         if "scaling" not in args.skip:
             result["scaling"] = scaling(bench, shipped)
         if "data" not in args.skip:

@@ -5,25 +5,24 @@
     python benchmarks/training_curve.py --model mnist-mask --ckpt outputs/mnist_cond_mask/step*.pt
 
 Each checkpoint (an EMA snapshot of a training run; the run's ``last.pt`` works too) fills the 12x12
-centre hole of the same test digits with the design's sampler (``pretrained.DESIGN``) and with the
-model's recommended sampler (``pretrained.RECOMMENDED``), same seeds. A row's ``sampler`` names its
+centre hole of the same test digits with the design's sampler (``registry.DESIGN``) and with the
+model's recommended sampler (``registry.RECOMMENDED``), same seeds. A row's ``sampler`` names its
 settings ("design: 50 steps x2", "guidance 20: 10 steps x3"), so a curve measured with an earlier
 recommendation stays a separate line when the recommendation changes. Per row: the step, PSNR_hole
 with its 95% bootstrap interval, and digit identity (the shipped classifier). Rows are appended to
 ``--out`` (JSON, default benchmarks/results/training_curve_<model>.json), so a curve grows as a run
-trains; a figure is written beside it.
+trains; a figure is written beside it. Settings saved before the sampler's name was part of them
+(``{"steps": 50, "dc_repeats": 2, "guidance": 0.0}``) read as today's (``benchlib.current_settings``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import torch
-
-from inpaintlib import center_hole, inpaint, load_model, load_test_images
+from benchlib import command_line, current_settings, sampler_samples
+from inpaintlib import center_hole, load_model, load_test_images
 from inpaintlib.checkpoint import load_checkpoint
 from inpaintlib.classifier import digit_classifier, digit_identity
 from inpaintlib.metrics import HoleMetrics
@@ -34,8 +33,8 @@ def measure(ckpt, settings: dict, images, labels, classifier, batch: int, seed: 
     model = load_model(ckpt, device="cpu")
     hole = center_hole(28, 12)
     t0 = time.perf_counter()
-    fills = torch.cat([inpaint(model, images[s:s + batch], hole, seed=seed + k, **settings)
-                       for k, s in enumerate(range(0, len(images), batch))])
+    settings = dict(settings)
+    fills, _ = sampler_samples(model, images, hole, settings.pop("sampler"), settings, seed, batch, "cpu")
     m = HoleMetrics()
     m.update(fills, images, hole)
     s = m.summary()
@@ -45,10 +44,16 @@ def measure(ckpt, settings: dict, images, labels, classifier, batch: int, seed: 
 
 
 def sampler_name(settings: dict, design: bool = False) -> str:
-    """How a curve names a sampler: by its settings, so lines with different settings never merge."""
-    run = f"{settings['steps']} steps x{settings.get('dc_repeats', 1)}"
-    guidance = settings.get("guidance") or 0.0
-    return f"design: {run}" if design else (f"guidance {guidance:g}: {run}" if guidance else f"replace: {run}")
+    """How a curve names a sampler: by its settings, so lines with different settings never merge
+    ("design: 50 steps x2", "guidance 20: 10 steps x3", "replace: 10 steps x10", "ddnm: 10 steps x10")."""
+    settings = current_settings(settings)
+    rounds = settings.get("dc_repeats", settings.get("travel_rounds", settings.get("particles", 1)))
+    run = f"{settings['steps']} steps x{rounds}"
+    if design:
+        return f"design: {run}"
+    if settings["sampler"] == "guidance":
+        return f"guidance {settings.get('guidance', 1.0):g}: {run}"
+    return f"{settings['sampler']}: {run}"
 
 
 def figure(rows: list, path: Path, model: str) -> None:
@@ -86,12 +91,12 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{out} holds rows on {result['n']} digits; pass --n {result['n']} or another --out")
     images, labels = load_test_images(a.data_root, n=a.n)
     classifier = digit_classifier()
-    command = "python benchmarks/training_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("training_curve.py", argv)
     result.setdefault("commands", [])
     if command not in result["commands"]:
         result["commands"].append(command)  # each run that added rows, in order
     for r in result["rows"]:  # rows of an earlier version were named "design" / "recommended"
-        r["sampler"] = sampler_name(r["settings"], design=r["settings"] == DESIGN)
+        r["sampler"] = sampler_name(r["settings"], design=current_settings(r["settings"]) == DESIGN)
     samplers = {sampler_name(DESIGN, design=True): DESIGN}
     if RECOMMENDED[a.model] != DESIGN:
         samplers[sampler_name(RECOMMENDED[a.model])] = RECOMMENDED[a.model]

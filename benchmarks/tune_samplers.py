@@ -3,7 +3,9 @@
     python benchmarks/tune_samplers.py --ckpt inpaintlib/weights/mnist_default.pt --n 128 \
         --out benchmarks/results/tune_samplers_cpu.json
 
-Every candidate (``--sampler`` specs as in ``benchmarks/quality.py``; the default list is below) runs
+Every candidate (``--sampler`` specs as in ``benchmarks/quality.py``, read by ``benchlib.parse_sampler_spec``,
+which reads the older spellings of the committed results as today's: ``ddnm:dc_repeats=10`` is
+``travel_rounds=10``, PiGDM's ``weight`` is ``guidance``; the default list is below) runs
 on the same ``--n`` training digits from ``--first`` on (default 59,000: the end of the training split)
 with the 12x12 centre hole, and is scored by hole-only PSNR (pooled), identity (the shipped digit
 classifier) and its cost: NFE, backward passes and forward-equivalents per image (NFE plus each
@@ -15,20 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import quality  # noqa: E402  (the sibling benchmark: spec parsing, the sampler runs, the cost)
-
-from inpaintlib import HoleMetrics, center_hole, load_mnist, load_model  # noqa: E402
-from inpaintlib.classifier import digit_classifier, digit_identity  # noqa: E402
-from inpaintlib.accel import backward_cost  # noqa: E402
-from inpaintlib.utils import resolve_device  # noqa: E402
+from benchlib import command_line, hardware, parse_sampler_spec, sampler_samples
+from inpaintlib import HoleMetrics, center_hole, load_mnist, load_model
+from inpaintlib.accel import backward_cost
+from inpaintlib.classifier import digit_classifier, digit_identity
+from inpaintlib.utils import resolve_device
 
 CANDIDATES = [
     "replace:steps=50,dc_repeats=2",
@@ -40,14 +36,14 @@ CANDIDATES = [
     "guidance:steps=10,dc_repeats=3,guidance=15",
     "guidance:steps=10,dc_repeats=3,guidance=60",
     "guidance:steps=20,dc_repeats=2,guidance=30",
-    "ddnm:steps=50,dc_repeats=2",
-    "ddnm:steps=10,dc_repeats=10",
-    "ddnm:steps=20,dc_repeats=5,travel_length=5",
+    "ddnm:steps=50,travel_rounds=2",
+    "ddnm:steps=10,travel_rounds=10",
+    "ddnm:steps=20,travel_rounds=5,travel_length=5",
     "pigdm:steps=45",
-    "pigdm:steps=15,dc_repeats=3",
-    "pigdm:steps=15,dc_repeats=3,weight=3",
+    "pigdm:steps=15,travel_rounds=3",
+    "pigdm:steps=15,travel_rounds=3,guidance=3",
     "diffpir:steps=100",
-    "diffpir:steps=20,dc_repeats=5",
+    "diffpir:steps=20,travel_rounds=5",
     "smc:steps=25,particles=4",
     "smc:steps=50,particles=2",
     "smc:steps=12,particles=8",
@@ -79,10 +75,10 @@ def main(argv=None):
     print(f"one backward pass costs {ratio:.2f} forward passes here", flush=True)
     rows = []
     for spec in a.sampler or CANDIDATES:
-        name, options = quality.parse_sampler_spec(spec)
+        name, options = parse_sampler_spec(spec)
         t0 = time.perf_counter()
-        outs, (nfe, backward) = quality.sampler_samples(model, images, hole, name, options, seed=0, batch=a.batch,
-                                                        device=device)
+        outs, (nfe, backward) = sampler_samples(model, images, hole, name, options, seed=0, batch=a.batch,
+                                                device=device)
         seconds = (time.perf_counter() - t0) / len(images)
         m = HoleMetrics()
         m.update(outs, images, hole)
@@ -101,9 +97,7 @@ def main(argv=None):
     result = {"ckpt": a.ckpt, "digits": f"training split {a.first}..{a.first + len(images) - 1}",
               "n_images": len(images), "backward_cost_in_forwards": ratio, "budget": a.budget, "rows": rows,
               "best": {k: v["spec"] for k, v in best.items()},
-              "hardware": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                           "threads": torch.get_num_threads()},
-              "command": "python benchmarks/tune_samplers.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "hardware": hardware(), "command": command_line("tune_samplers.py", argv)}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -152,19 +152,3 @@ def fit_gaussian(images: torch.Tensor, rank: int = 32, floor: float | None = Non
     """A ``GaussianModel`` fitted to images (N, C, H, W) in [0, 1] (see ``fit_gaussian_parameters``)."""
     mean, basis, lam, floor = fit_gaussian_parameters(images, rank, floor)
     return GaussianModel(mean, basis, lam, floor, images.shape[-1], images.shape[1], T=T, schedule=schedule, pred=pred)
-
-
-def mnist_gaussian(data_root: str = "data", size: int = 28, rank: int = 32, n: int | None = None,
-                   floor: float | None = None, T: int = 1000, schedule: str = "linear",
-                   pred: str = "eps") -> GaussianModel:
-    """The Gaussian fitted to MNIST training digits (the first ``n``, all if None), average-pooled
-    to ``size`` x ``size`` when ``size`` < 28 (adaptive average pooling; 14 and 7 pool 2x2 and 4x4)."""
-    from .mnist.data import load_mnist
-
-    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 28:
-        raise ValueError(f"size must be an int in [2, 28], got {size!r}")
-    data, _ = load_mnist(data_root, train=True)
-    x = data[:n].float() / 255.0
-    if size != 28:
-        x = torch.nn.functional.adaptive_avg_pool2d(x, size)
-    return fit_gaussian(x, rank=rank, floor=floor, T=T, schedule=schedule, pred=pred)

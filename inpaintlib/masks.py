@@ -1,6 +1,6 @@
 """Every hole and keep mask of the package, in one place.
 
-Masks are named for what their ones mean (CONVENTIONS.md): a ``hole`` is 1 where a pixel is to be
+Masks are named for what their ones mean (the project's convention, docs/how-it-works.md): a ``hole`` is 1 where a pixel is to be
 filled, a ``keep`` mask 1 where it is known, so ``keep = 1 - hole``. The architecture guide's public
 ``mask`` (``inpaint_image``, ``InpaintingDataset``) is a keep mask, converted at that boundary.
 

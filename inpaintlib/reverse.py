@@ -1,4 +1,4 @@
-"""The machinery every sampler of ``samplers.py`` shares: the network as a denoiser, the DDIM step, the
+"""The machinery every sampler of ``inpaintlib/samplers/`` shares: the network as a denoiser, the DDIM step, the
 mask-consistency step and the time loop. A sampler is then only its step (k-diffusion's shape).
 
     Denoiser        a network as x_t, t -> (x0_hat, eps_hat), counting evaluations per image

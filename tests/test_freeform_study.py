@@ -1,9 +1,10 @@
-"""benchmarks/freeform_study.py: its paired per-image gap and one small end-to-end run."""
+"""benchmarks/freeform_study.py: the paired per-image gap (benchlib's) and one small end-to-end run."""
 import json
 
 import pytest
 import torch
 
+import benchlib  # benchmarks/, on pytest's pythonpath as on a script's sys.path
 from conftest import load_script
 from inpaintlib.freeform import make_patterns, train_inpainting
 
@@ -13,15 +14,15 @@ def study():
     return load_script("benchmarks/freeform_study.py", "freeform_study_bench")
 
 
-def test_paired_gap_is_the_mean_difference_with_an_interval_around_it(study):
+def test_paired_gap_is_the_mean_difference_with_an_interval_around_it():
     g = torch.Generator().manual_seed(0)
     b = (torch.rand(200, generator=g) * 20 + 10).tolist()
     a = [v + 1.5 + float(torch.randn(1, generator=g)) for v in b]
-    gap = study.paired_gap(a, b)
+    gap = benchlib.paired_mean_gap(a, b)
     assert abs(gap["mean_db"] - sum(x - y for x, y in zip(a, b)) / 200) < 1e-9
     low, high = gap["ci95"]
     assert low < gap["mean_db"] < high and 0.1 < high - low < 0.5  # about 2 x 1.96 / sqrt(200)
-    assert study.paired_gap(b, b) == {"mean_db": 0.0, "ci95": [0.0, 0.0]}
+    assert benchlib.paired_mean_gap(b, b) == {"mean_db": 0.0, "ci95": [0.0, 0.0]}
 
 
 def test_a_small_study_scores_every_variant_against_both_baselines(study, tmp_path):

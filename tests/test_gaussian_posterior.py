@@ -16,8 +16,11 @@ import torch
 
 from inpaintlib import NoiseSchedule, center_hole, inpaint
 from inpaintlib.reverse import Denoiser
-from inpaintlib.gaussian import GaussianModel, mnist_gaussian
+from inpaintlib.gaussian import GaussianModel
+from inpaintlib.mnist.data import mnist_gaussian
 from inpaintlib.samplers import SAMPLERS
+
+pytestmark = pytest.mark.slow  # a fit to 10000 digits, then thousands of samples per sampler
 
 N = 1000  # samples per sampler
 STEPS = 50

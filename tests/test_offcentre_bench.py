@@ -47,8 +47,9 @@ def test_a_small_run_scores_telea_and_the_shipped_mask_model_on_the_same_holes(o
     saved = json.loads(out.read_text())
     assert saved["n_images"] == 6 and "benchmarks/offcentre.py" in saved["command"]
     methods = [r["method"] for r in result["rows"]]
-    assert methods[:2] == ["OpenCV telea", "OpenCV ns"] and methods[2].startswith("mnist-mask: steps=50")
+    assert methods[:2] == ["OpenCV telea", "OpenCV ns"] and methods[2] == "mnist-mask: replace (steps=50, dc_repeats=2)"
     model_row, telea_row = result["rows"][2], result["rows"][0]
+    assert model_row["settings"] == {"sampler": "replace", "steps": 50, "dc_repeats": 2}  # RECOMMENDED["mnist-mask"]
     assert model_row["known_pixels_exact"] and telea_row["known_pixels_exact"]
     assert model_row["gap_to_telea_db"] == pytest.approx(model_row["psnr_hole"] - telea_row["psnr_hole"], abs=1e-6)
     target = result["targets"]["mnist-mask"]

@@ -1,4 +1,5 @@
-"""benchmarks/quality.py: its baselines, its references, the target check and one small end-to-end run."""
+"""benchmarks/quality.py and benchlib: the baselines, the references, the sampler specs, the target check and one
+small end-to-end run."""
 import json
 import math
 from pathlib import Path
@@ -7,7 +8,8 @@ import cv2  # noqa: F401  a test requirement (opencv-python-headless): a missing
 import pytest
 import torch
 
-from inpaintlib import center_hole
+import benchlib  # benchmarks/, on pytest's pythonpath as on a script's sys.path
+from inpaintlib import DESIGN, RECOMMENDED, center_hole, inpaint
 
 from conftest import load_script
 
@@ -22,52 +24,52 @@ def strokes(n, seed=0):
     return (torch.rand(n, 1, 28, 28, generator=g) > 0.7).float()
 
 
-def test_baselines_keep_the_known_pixels_and_fill_only_the_hole(quality):
+def test_baselines_keep_the_known_pixels_and_fill_only_the_hole():
     images, hole = strokes(6), center_hole(28, 12)
     train = strokes(40, seed=1)
-    for out in (quality.zero_fill(images, hole), quality.mean_fill(images, hole, train.mean(0)),
-                quality.opencv_fill(images, hole, "telea"), quality.opencv_fill(images, hole, "ns"),
-                quality.knn_fill(images, hole, train, 1, "cpu"), quality.knn_fill(images, hole, train, 10, "cpu")):
+    for out in (benchlib.zero_fill(images, hole), benchlib.mean_fill(images, hole, train.mean(0)),
+                benchlib.opencv_fill(images, hole, "telea"), benchlib.opencv_fill(images, hole, "ns"),
+                benchlib.knn_fill(images, hole, train, 1, "cpu"), benchlib.knn_fill(images, hole, train, 10, "cpu")):
         assert out.shape == images.shape
         assert torch.equal(out * (1 - hole), images * (1 - hole))
         assert 0 <= out.min() and out.max() <= 1
-    assert torch.equal(quality.zero_fill(images, hole) * hole, torch.zeros_like(images))
-    assert torch.allclose(quality.mean_fill(images, hole, train.mean(0)) * hole, train.mean(0) * hole)
+    assert torch.equal(benchlib.zero_fill(images, hole) * hole, torch.zeros_like(images))
+    assert torch.allclose(benchlib.mean_fill(images, hole, train.mean(0)) * hole, train.mean(0) * hole)
 
 
-def test_opencv_fills_a_flat_image_with_its_own_value(quality):
+def test_opencv_fills_a_flat_image_with_its_own_value():
     flat = torch.full((2, 1, 28, 28), 0.6)
     # Navier-Stokes reproduces the level; Telea's weighted average of its u8 estimates drifts by a few levels
     for method, levels in (("ns", 1), ("telea", 4)):
-        out = quality.opencv_fill(flat, center_hole(28, 12), method)
+        out = benchlib.opencv_fill(flat, center_hole(28, 12), method)
         assert torch.allclose(out, torch.full_like(out, 153 / 255), atol=levels / 255 + 1e-6)
 
 
-def test_nearest_neighbour_finds_an_image_that_is_in_the_training_set(quality):
+def test_nearest_neighbour_finds_an_image_that_is_in_the_training_set():
     train, hole = strokes(50, seed=2), center_hole(28, 12)
     queries = train[[3, 17, 41]] * (1 - hole)  # the known pixels of training images, the hole emptied
-    assert torch.equal(quality.knn_fill(queries, hole, train, 1, "cpu", chunk=2), train[[3, 17, 41]])
+    assert torch.equal(benchlib.knn_fill(queries, hole, train, 1, "cpu", chunk=2), train[[3, 17, 41]])
     # k=10: the mean of the ten closest, which includes the image itself
-    ten = quality.knn_fill(queries, hole, train, 10, "cpu")
+    ten = benchlib.knn_fill(queries, hole, train, 10, "cpu")
     known = (hole.flatten() == 0)
     d = ((train.flatten(1)[:, known][None] - queries.flatten(1)[:, known][:, None]) ** 2).sum(-1)
     expect = train[d.topk(10, largest=False).indices].mean(1)
     assert torch.allclose(ten * hole, expect * hole, atol=1e-6)
 
 
-def test_regression_net_learns_the_hole_and_keeps_the_rest(quality):
+def test_regression_net_learns_the_hole_and_keeps_the_rest():
     images, hole = strokes(64, seed=3), center_hole(28, 12)
-    net = quality.regression_net("cpu", base_channels=8)
-    before = quality.regression_predict(net.eval(), images[:16], hole)
+    net = benchlib.regression_net("cpu", base_channels=8)
+    before = benchlib.regression_predict(net.eval(), images[:16], hole)
     assert torch.equal(before * (1 - hole), images[:16] * (1 - hole))
-    trained = quality.train_regression(images, hole, "cpu", steps=25, batch=16, base_channels=8)
+    trained = benchlib.train_regression(images, hole, "cpu", steps=25, batch=16, base_channels=8)
     with torch.no_grad():
-        after = quality.regression_predict(trained, images[:16], hole)
+        after = benchlib.regression_predict(trained, images[:16], hole)
     err = lambda out: (((out - images[:16]) ** 2) * hole).sum()  # noqa: E731
     assert err(after) < 0.9 * err(before.detach())
 
 
-def test_reference_networks_are_reused_only_with_the_same_settings(quality, tmp_path):
+def test_reference_networks_are_reused_only_with_the_same_settings(tmp_path):
     calls = []
 
     def build():
@@ -75,12 +77,14 @@ def test_reference_networks_are_reused_only_with_the_same_settings(quality, tmp_
         return torch.nn.Linear(3, 2)
 
     path = tmp_path / "net.pt"
-    first, reused = quality.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
+    first, reused = benchlib.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
     assert not reused and len(calls) == 1
-    again, reused = quality.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
+    again, reused = benchlib.cached(path, {"steps": 5}, build, lambda: torch.nn.Linear(3, 2))
     assert reused and len(calls) == 1 and torch.equal(again.weight, first.weight)
-    _, reused = quality.cached(path, {"steps": 6}, build, lambda: torch.nn.Linear(3, 2))
+    _, reused = benchlib.cached(path, {"steps": 6}, build, lambda: torch.nn.Linear(3, 2))
     assert not reused and len(calls) == 2
+    _, reused = benchlib.cached(path, {"steps": 6}, build, lambda: torch.nn.Linear(3, 2), retrain=True)  # --retrain
+    assert not reused and len(calls) == 3
 
 
 def _row(method, psnr, identity=0.99, exact=True, **kw):
@@ -208,15 +212,39 @@ def test_merge_accepts_reference_rows_equal_up_to_rounding_only(quality):
 # the ladder of samplers (--sampler)
 
 
-def test_sampler_specs_parse_into_inpaint_arguments(quality):
-    assert quality.parse_sampler_spec("guidance:steps=10,dc_repeats=3,guidance=30") == (
+def test_sampler_specs_parse_into_inpaint_arguments():
+    assert benchlib.parse_sampler_spec("guidance:steps=10,dc_repeats=3,guidance=30") == (
         "guidance", {"steps": 10, "dc_repeats": 3, "guidance": 30})
-    assert quality.parse_sampler_spec("smc:particles=4,eta=0.5") == ("smc", {"particles": 4, "eta": 0.5, "steps": 50})
-    assert quality.spec_label("smc", {"steps": 25, "particles": 4, "eta": 0.5}) == "smc (steps=25, particles=4, eta=0.5)"
+    assert benchlib.parse_sampler_spec("smc:particles=4,eta=0.5") == ("smc", {"particles": 4, "eta": 0.5, "steps": 50})
+    assert benchlib.spec_label("smc", {"steps": 25, "particles": 4, "eta": 0.5}) == "smc (steps=25, particles=4, eta=0.5)"
     with pytest.raises(ValueError, match="--sampler expects name"):
-        quality.parse_sampler_spec("dps:steps=3")
+        benchlib.parse_sampler_spec("dps:steps=3")
     with pytest.raises(ValueError, match="expected key=value"):
-        quality.parse_sampler_spec("ddnm:steps")
+        benchlib.parse_sampler_spec("ddnm:steps")
+    with pytest.raises(ValueError, match="has no option 'particles'"):  # the sampler's own options, checked up front
+        benchlib.parse_sampler_spec("replace:steps=3,particles=2")
+
+
+def test_commands_and_settings_written_before_the_options_were_renamed_still_read():
+    # the committed commands (docs/quality.md, the model cards) spell DDNM's and DiffPIR's rounds dc_repeats
+    # and PiGDM's weight "weight"; replacement with a guidance weight was the guidance sampler
+    assert benchlib.parse_sampler_spec("ddnm:steps=10,dc_repeats=10") == ("ddnm", {"steps": 10, "travel_rounds": 10})
+    assert benchlib.parse_sampler_spec("pigdm:steps=12,dc_repeats=3,weight=2") == (
+        "pigdm", {"steps": 12, "travel_rounds": 3, "guidance": 2})
+    assert benchlib.parse_sampler_spec("replace:steps=5,guidance=20") == ("guidance", {"steps": 5, "guidance": 20})
+    assert benchlib.parse_sampler_spec("replace:steps=5,dc_repeats=2") == ("replace", {"steps": 5, "dc_repeats": 2})
+    assert benchlib.current_settings({"steps": 50, "dc_repeats": 2, "guidance": 0.0}) == DESIGN
+    assert benchlib.current_settings({"steps": 10, "dc_repeats": 3, "guidance": 20.0}) == RECOMMENDED["mnist"]
+    assert benchlib.current_settings(RECOMMENDED["mnist-mask"]) == RECOMMENDED["mnist-mask"]
+
+
+def test_grid_samples_use_the_guidance_sampler_only_with_a_weight(tiny_net):
+    net = tiny_net(base_channels=8, T=20, init_std=None)
+    images, hole = strokes(2), center_hole(28, 12)
+    plain = benchlib.grid_samples(net, images, hole, 2, 1, seed=0, batch=2, device="cpu")
+    assert torch.equal(plain, inpaint(net, images, hole, "replace", steps=2, dc_repeats=1, seed=0))
+    guided = benchlib.grid_samples(net, images, hole, 2, 1, seed=0, batch=2, device="cpu", guidance=3.0)
+    assert torch.equal(guided, inpaint(net, images, hole, "guidance", steps=2, dc_repeats=1, guidance=3.0, seed=0))
 
 
 class FixedReader(torch.nn.Module):
@@ -230,7 +258,7 @@ class FixedReader(torch.nn.Module):
         return torch.nn.functional.one_hot((x[:, 0, 0, 0] * 9).round().long(), 10).float() * 50
 
 
-def test_label_measures_against_an_exact_and_a_collapsed_sampler(quality):
+def test_label_measures_against_an_exact_and_a_collapsed_sampler():
     N, K = 60, 16
     g = torch.Generator().manual_seed(0)
     p = torch.softmax(torch.randn(N, 10, generator=g) * 1.5, 1)  # p(label | observed) per digit
@@ -239,14 +267,14 @@ def test_label_measures_against_an_exact_and_a_collapsed_sampler(quality):
     labels = torch.multinomial(p, K, replacement=True, generator=g).T  # exact posterior draws, (K, N)
     exact = torch.rand(K, N, 1, 28, 28, generator=g)
     exact[:, :, 0, 0, 0] = labels / 9
-    m = quality.label_measures(exact, exact[0], hole, FixedReader(), p, "cpu")
+    m = benchlib.label_measures(exact, exact[0], hole, FixedReader(), p, "cpu")
     # an exact sampler's TV is what K draws from p show, up to the noise of N digits
     assert m["label_tv"] == pytest.approx(m["label_tv_exact"], abs=0.06)
     assert m["label_k"] == K and m["label_n_images"] == N
     assert m["diversity"] == pytest.approx(torch.rand(10000, generator=g).std().item(), rel=0.1)  # U(0,1) pixels
     collapsed = exact[:1].repeat(K, 1, 1, 1, 1)
     collapsed[:, :, 0, 0, 0] = p.argmax(1) / 9  # always the likeliest label, the same fill every time
-    c = quality.label_measures(collapsed, collapsed[0], hole, FixedReader(), p, "cpu")
+    c = benchlib.label_measures(collapsed, collapsed[0], hole, FixedReader(), p, "cpu")
     assert c["label_tv"] == pytest.approx((1 - p.max(1).values).mean().item(), abs=1e-5)
     assert c["label_tv"] > m["label_tv"] + 0.1 and c["diversity"] == 0
 

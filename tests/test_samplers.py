@@ -8,7 +8,6 @@ import inpaintlib
 from inpaintlib import NoiseSchedule, center_hole, ddim_inpaint, inpaint
 from inpaintlib.reverse import nfe_per_image
 from inpaintlib.samplers import SAMPLERS, effective_sample_size, systematic_resample
-from test_sampling import digits, random_net
 
 HOLE = center_hole(28, 12)
 # each sampler at a few steps, with its own options where it has some
@@ -19,6 +18,8 @@ SETTINGS = {
     "pigdm": dict(eta=0.5),
     "diffpir": dict(zeta=0.5, sigma_y=0.05),
     "smc": dict(particles=3),
+    "mcgdiff": dict(particles=3),
+    "tds": dict(particles=3),
 }
 STEPS = 4
 
@@ -26,7 +27,7 @@ STEPS = 4
 def expected_counts(name, kw, steps=STEPS):
     """(nfe, backward) per image, as the samplers' docstrings give them."""
     nfe = nfe_per_image(steps, kw.get("dc_repeats", kw.get("travel_rounds", 1)), kw.get("particles", 1))
-    return nfe, (nfe if name in ("guidance", "pigdm") else None)
+    return nfe, (nfe if name in ("guidance", "pigdm", "tds") else None)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def shipped():
 
 
 def test_every_sampler_is_registered_and_documented():
-    assert set(SAMPLERS) == set(SETTINGS) == {"replace", "guidance", "ddnm", "pigdm", "diffpir", "smc"}
+    assert set(SAMPLERS) == set(SETTINGS) == {"replace", "guidance", "ddnm", "pigdm", "diffpir", "smc", "mcgdiff", "tds"}
     for name, func in SAMPLERS.items():
         doc = func.__doc__  # the paper (authors and year) and where in it the step is
         assert re.search(r"et al\. 20\d\d|& \w+ 20\d\d", doc) and re.search(r"eq\. \d|Algorithm \d|Sec\. \d", doc), name
@@ -73,8 +74,8 @@ def test_default_and_named_replace_and_guidance_are_the_existing_sampler(shipped
         inpaint(model, images, HOLE, steps=3, seed=0, guidance=5.0)  # one spelling: sampler="guidance"
 
 
-def test_time_travel_visits_windows_repeatedly():
-    net, x = random_net(), digits(2)
+def test_time_travel_visits_windows_repeatedly(tiny_net, sparse_digits):
+    net, x = tiny_net(), sparse_digits(2)
     frames = []
     inpaint(net, x, HOLE, steps=5, seed=0, sampler="ddnm", travel_rounds=2, travel_length=2, callback=frames.append)
     # windows [0, 1], [2, 3], [4], each run twice, re-noised from its end back to its start in between
@@ -84,10 +85,10 @@ def test_time_travel_visits_windows_repeatedly():
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))
-def test_an_oracle_denoiser_lands_on_the_image(name):
+def test_an_oracle_denoiser_lands_on_the_image(name, sparse_digits):
     """A denoiser that knows x0 leaves each sampler nothing to correct: the last step returns x0."""
     s = NoiseSchedule(100)
-    x0 = digits(2) * 2 - 1
+    x0 = sparse_digits(2) * 2 - 1
 
     def oracle(x_t, t, x0_prev):
         return x0.repeat_interleave(x_t.shape[0] // x0.shape[0], 0), s.eps_from_x0(
@@ -98,8 +99,8 @@ def test_an_oracle_denoiser_lands_on_the_image(name):
     assert torch.allclose(out, x0, atol=1e-4)
 
 
-def test_smc_particles_weights_and_a_conditioned_network():
-    net, x = random_net(cond="mask", pred="x0"), digits(2)
+def test_smc_particles_weights_and_a_conditioned_network(tiny_net, sparse_digits):
+    net, x = tiny_net(cond="mask", pred="x0"), sparse_digits(2)
     frames = []
     out = inpaint(net, x, HOLE, steps=6, seed=0, sampler="smc", particles=4, callback=frames.append)
     keep = HOLE.expand_as(x) == 0
@@ -112,10 +113,10 @@ def test_smc_particles_weights_and_a_conditioned_network():
 
 
 @pytest.mark.parametrize("cond", ["none", "mask"])
-def test_smc_on_one_image_matches_that_image_in_a_batch_of_two(cond):
+def test_smc_on_one_image_matches_that_image_in_a_batch_of_two(cond, tiny_net, sparse_digits):
     """A batch of one (the widget's) gets its y and hole copied per particle, as a larger batch does:
     the one image's particles see the same observation either way."""
-    net, x = random_net(cond=cond, pred="x0"), digits(2)
+    net, x = tiny_net(cond=cond, pred="x0"), sparse_digits(2)
     one = inpaint(net, x[:1], HOLE, steps=5, seed=3, sampler="smc", particles=3)
     assert one.shape == (1, 1, 28, 28)
     keep = HOLE.expand_as(one) == 0
@@ -134,7 +135,7 @@ def test_systematic_resampling_and_ess():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc'"),
+    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc', 'mcgdiff', 'tds'"),
     (dict(sampler=None), "sampler must be one of"),
     (dict(sampler="smc", particles=0), "particles must be an int >= 1"),
     (dict(sampler="smc", particles=2.5), "particles must be an int >= 1"),
@@ -152,15 +153,15 @@ def test_systematic_resampling_and_ess():
     (dict(sampler="diffpir", lam=0.0), "lam must be"),
     (dict(sampler="diffpir", eta=0.5), "sampler='diffpir' has no option 'eta'"),
 ])
-def test_bad_arguments_are_refused(kwargs, match):
+def test_bad_arguments_are_refused(kwargs, match, tiny_net, sparse_digits):
     with pytest.raises(ValueError, match=match):
-        inpaint(random_net(), digits(1), HOLE, steps=2, **kwargs)
+        inpaint(tiny_net(), sparse_digits(1), HOLE, steps=2, **kwargs)
 
 
 @pytest.mark.parametrize("steps", [0, 51, 2.0, True])
-def test_bad_steps_are_refused(steps):
+def test_bad_steps_are_refused(steps, tiny_net, sparse_digits):
     with pytest.raises(ValueError, match=r"steps must be an int in \[1, 50\]"):  # T = 50
-        inpaint(random_net(), digits(1), HOLE, steps=steps)
+        inpaint(tiny_net(), sparse_digits(1), HOLE, steps=steps)
 
 
 def test_sampler_options_are_each_samplers_own():
@@ -169,12 +170,12 @@ def test_sampler_options_are_each_samplers_own():
     assert sampler_options("smc") == {"particles": 8, "eta": 1.0, "ess_threshold": 0.5}
     assert sampler_options("guidance")["guidance"] == 1.0 and "guidance" not in sampler_options("replace")
     assert [repeat_option(k) for k in SAMPLERS] == ["dc_repeats", "dc_repeats", "travel_rounds", "travel_rounds",
-                                                    "travel_rounds", None]
+                                                    "travel_rounds", None, None, None]
 
 
-def test_pigdm_under_inference_mode_is_a_clear_error():
+def test_pigdm_under_inference_mode_is_a_clear_error(tiny_net, sparse_digits):
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
-        inpaint(random_net(), digits(1), HOLE, steps=2, sampler="pigdm")
+        inpaint(tiny_net(), sparse_digits(1), HOLE, steps=2, sampler="pigdm")
 
 
 def test_commands_take_the_sampler(tmp_path, mnist_root):

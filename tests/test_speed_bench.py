@@ -1,4 +1,5 @@
-"""benchmarks/speed.py's helpers, and the speed settings of inpaintlib.accel as far as a CPU can check them."""
+"""benchmarks/speed.py (the jobs), speed_harness.py (timing, FLOPs) and speed_diffusers.py (the diffusers side), and
+the speed settings of inpaintlib.accel as far as a CPU can check them."""
 import json
 
 import diffusers  # noqa: F401  a test requirement (requirements.txt): a missing one must fail CI, not skip
@@ -7,8 +8,12 @@ import torch
 
 from inpaintlib import DenoiserUNet, InpaintingUNET, ModelConfig, NoiseSchedule, center_hole, count_parameters
 from inpaintlib.accel import channels_last, resolve_amp
-from inpaintlib.sampling import Denoiser, ddim_inpaint
-from inpaintlib.samplers import inpaint
+from inpaintlib.reverse import Denoiser
+from inpaintlib.samplers import ddim_inpaint, inpaint
+from inpaintlib.trainer import optimizer_step as speed_optimizer_step
+
+import speed_diffusers  # benchmarks/, on pytest's pythonpath as on a script's sys.path
+import speed_harness
 
 from conftest import load_script
 
@@ -24,19 +29,14 @@ def mnist_net(**kw):
     return DenoiserUNet(ModelConfig(**{**cfg, **kw})).eval()
 
 
-def digits(n=2):
-    g = torch.Generator().manual_seed(0)
-    return (torch.rand(n, 1, 28, 28, generator=g) > 0.6).float()
-
-
 @pytest.mark.parametrize("which", ["mnist", "tiny", "small", "default"])
-def test_matched_unet_has_our_parameter_count_and_levels(speed, which):
+def test_matched_unet_has_our_parameter_count_and_levels(which):
     with torch.device("meta"):  # the default preset's 48M parameters cost nothing on the meta device
         ours = mnist_net() if which == "mnist" else InpaintingUNET(preset=which)
-        config = speed.matched_unet_config(ours)
-        theirs = speed.diffusers_modules()[0](**config)
+        config = speed_diffusers.matched_unet_config(ours)
+        theirs = speed_diffusers.diffusers_modules()[0](**config)
     assert abs(count_parameters(theirs) / count_parameters(ours) - 1) < 0.10
-    layout = speed.unet_layout(ours)
+    layout = speed_diffusers.unet_layout(ours)
     assert len(config["block_out_channels"]) == len(layout["widths"])
     assert config["layers_per_block"] == layout["layers_per_block"]
     # attention at the levels where ours has it; the MNIST network: the lowest resolution only
@@ -49,36 +49,36 @@ def test_matched_unet_has_our_parameter_count_and_levels(speed, which):
         assert layout["up_attention"] == [True, True, False, False]
 
 
-def test_flop_counts_are_positive_and_per_image(speed):
+def test_flop_counts_are_positive_and_per_image():
     net = mnist_net()
 
     def inputs(B):
         x = torch.zeros(B, 1, 28, 28)
         return (x, torch.zeros(B, dtype=torch.long), x), {}
 
-    one, three = speed.forward_flops(net, inputs(1)), speed.forward_flops(net, inputs(3))
+    one, three = speed_harness.forward_flops(net, inputs(1)), speed_harness.forward_flops(net, inputs(3))
     assert one > 1e8 and one == three  # ~0.38 GFLOP per image, whatever the batch
-    train = speed.train_flops(net, inputs(2))
+    train = speed_harness.train_flops(net, inputs(2))
     assert 2.5 * one < train < 3.5 * one  # backward ~ twice the forward
-    assert speed.train_flops(net, inputs(2), 0.5) == pytest.approx(train + 0.5 * one)
+    assert speed_harness.train_flops(net, inputs(2), 0.5) == pytest.approx(train + 0.5 * one)
     assert next(net.parameters()).device.type == "cpu"  # counted on a meta copy
 
 
 @pytest.mark.parametrize("loop", ["ddim", "repaint"])
-def test_diffusers_loops_keep_known_pixels_and_count_nfe(speed, loop):
+def test_diffusers_loops_keep_known_pixels_and_count_nfe(speed, loop, binary_digits):
     net, schedule = mnist_net(), NoiseSchedule(400)
     for p in net.parameters():  # a random, non-trivial network
         torch.nn.init.normal_(p, std=0.02)
-    images, hole = digits(), center_hole(28, 12)
+    images, hole = binary_digits(), center_hole(28, 12)
     y, keep = (images * 2 - 1) * (1 - hole), (1 - hole).expand(2, 1, 28, 28)
-    scheduler = speed.diffusers_scheduler(loop, schedule, "v")
+    scheduler = speed_diffusers.diffusers_scheduler(loop, schedule, "v")
     predict = lambda x, t, x0_prev: net(x, t, x0_prev)  # noqa: E731
     gen = torch.Generator().manual_seed(0)
     if loop == "ddim":
-        out, nfe = speed.diffusers_ddim_inpaint(predict, y, keep, scheduler, 6, gen)
+        out, nfe = speed_diffusers.diffusers_ddim_inpaint(predict, y, keep, scheduler, 6, gen)
         assert nfe == 6
     else:
-        out, nfe = speed.diffusers_repaint_inpaint(predict, speed.eps_converter(schedule, "v"), y, keep, scheduler,
+        out, nfe = speed_diffusers.diffusers_repaint_inpaint(predict, speed_diffusers.eps_converter(schedule, "v"), y, keep, scheduler,
                                                    6, gen)
         assert nfe == 11 == speed.nfe_counts(2, ["inpaintlib"])["diffusers"](6)
     known = keep.bool()
@@ -88,11 +88,11 @@ def test_diffusers_loops_keep_known_pixels_and_count_nfe(speed, loop):
     assert torch.equal(result[known], images[known]) and result.min() >= 0 and result.max() <= 1
 
 
-def test_sampling_loop_never_waits_for_the_device(monkeypatch):
+def test_sampling_loop_never_waits_for_the_device(monkeypatch, binary_digits):
     """No .item(), bool(tensor), .tolist(), int()/float() of a tensor inside ddim_inpaint: each is a
     host-device synchronisation on CUDA. Checked on the CPU by making them all raise."""
     net, schedule = mnist_net(), NoiseSchedule(400)
-    y, hole = digits() * 2 - 1, center_hole(28, 12)
+    y, hole = binary_digits() * 2 - 1, center_hole(28, 12)
     denoise = Denoiser(net, schedule)
 
     def refuse(*args, **kwargs):
@@ -122,8 +122,8 @@ def test_channels_last_context_restores_every_weight_untouched():
         assert v is tensor and v.data_ptr() == ptr and v.stride() == stride, k
 
 
-def test_speed_settings_leave_cpu_results_alone():
-    net, images, hole = mnist_net(), digits(), center_hole(28, 12)
+def test_speed_settings_leave_cpu_results_alone(binary_digits):
+    net, images, hole = mnist_net(), binary_digits(), center_hole(28, 12)
     a = inpaint(net, images, hole, steps=3, seed=0)
     b = inpaint(net, images, hole, steps=3, seed=0, amp=True)  # autocast is CUDA only: a no-op here
     assert torch.equal(a, b) and a.is_contiguous()
@@ -132,7 +132,7 @@ def test_speed_settings_leave_cpu_results_alone():
         inpaint(net, images, hole, steps=2, amp="yes")
 
 
-def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkeypatch):
+def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkeypatch, binary_digits):
     """The CUDA-only branches (autocast, GradScaler, channels_last weights), driven on the CPU with
     CPU bf16 autocast: the training step updates the weights, sampling keeps known pixels exact."""
     import itertools
@@ -141,13 +141,13 @@ def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkey
     from inpaintlib.mnist.recipe import TrainConfig, train_step
 
     autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
-    cfg = TrainConfig(batch_size=4, base_channels=8, steps=50)
+    cfg = TrainConfig(batch_size=4, base_channels=8, timesteps=50)
     torch.manual_seed(0)
     model = DenoiserUNet(cfg.model_config()).to(memory_format=torch.channels_last)
     ema = DenoiserUNet(cfg.model_config())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
-    batches = itertools.cycle([digits(4) * 2 - 1])
+    batches = itertools.cycle([binary_digits(4) * 2 - 1])
     for step in range(2):
         loss = train_step(model, model, optimizer, NoiseSchedule(50), cfg, batches, torch.Generator().manual_seed(0),
                           step, list(model.parameters()), list(ema.parameters()), autocast,
@@ -157,7 +157,7 @@ def test_mixed_precision_paths_run_with_cpu_autocast_standing_in_for_cuda(monkey
 
     monkeypatch.setattr(samplers, "resolve_amp", lambda amp, device: True)
     monkeypatch.setattr(samplers, "amp_context", lambda device, amp: (autocast, None))
-    net, images, hole = mnist_net(), digits(), center_hole(28, 12)
+    net, images, hole = mnist_net(), binary_digits(), center_hole(28, 12)
     out = inpaint(net, images, hole, steps=3, seed=0)
     keep = hole.expand_as(images) == 0
     assert out.dtype == torch.float32 and torch.equal(out[keep], images[keep])
@@ -171,6 +171,35 @@ def test_train_refuses_bad_speed_flags(tmp_path):
         train(max_steps=1, compile="yes", out_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="amp"):
         train(max_steps=1, amp="on", out_dir=str(tmp_path), progress=False)
+
+
+@pytest.mark.parametrize("system", ["mnist", "freeform"])
+def test_our_training_steps_are_the_packages_own(speed, monkeypatch, system, binary_digits):
+    """speed.py times the recipes' own losses through trainer.optimizer_step, not a copy of them."""
+    import itertools
+
+    from inpaintlib.mnist.recipe import TrainConfig
+
+    calls = []
+    name = "diffusion_loss" if system == "mnist" else "hole_loss"
+    loss = getattr(speed, name)
+    monkeypatch.setattr(speed, name, lambda *a, **k: calls.append(1) or loss(*a, **k))
+    monkeypatch.setattr(speed, "optimizer_step", lambda *a, **k: calls.append(2) or speed_optimizer_step(*a, **k))
+    if system == "mnist":
+        step, model = speed.mnist_train_step(TrainConfig(batch_size=2, base_channels=8, timesteps=50),
+                                             itertools.cycle([binary_digits(2) * 2 - 1]), torch.device("cpu"), False)
+    else:
+        torch.manual_seed(0)
+        model = InpaintingUNET(preset="tiny", image_size=32)
+        x0 = torch.rand(2, 3, 32, 32) * 2 - 1
+        keep = torch.ones(2, 1, 32, 32)
+        keep[..., 8:20, 8:20] = 0
+        step = speed.freeform_train_step(model, itertools.cycle([(x0, keep)]), torch.device("cpu"), False)
+    before = [p.detach().clone() for p in model.parameters()]
+    step()
+    step()
+    assert calls == [2, 1, 2, 1]
+    assert sum(not torch.equal(a, b) for a, b in zip(before, model.parameters())) > 5
 
 
 def test_smoke_run_writes_the_documented_json(speed, tmp_path, capsys, mnist_root):

@@ -17,22 +17,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from inpaintlib.masks import center_hole
-from inpaintlib.mnist.model import DenoiserUNet, ModelConfig
 from inpaintlib.widget import (PNG_PREFIX, CanvasMask, decode_png_data_url, hole_from_painted, image_to_tensor,
                                run_inpainting, uploaded_files, write_gif)
 
 
 @pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    return DenoiserUNet(ModelConfig(base_channels=8, T=50)).eval()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    torch.manual_seed(1)
-    images = torch.rand(3, 1, 28, 28)
-    return images, torch.tensor([7, 2, 1])
+def tiny_model(tiny_net):
+    return tiny_net(base_channels=8, init_std=None)  # PyTorch's initialisation
 
 
 def canvas_png(draw_fn, size=(280, 280)) -> str:
@@ -182,8 +173,8 @@ def test_ink_layer_is_area_averaged_into_a_grey_digit():
 
 
 @pytest.mark.parametrize("steps, dc_repeats, every", [(6, 1, 2), (7, 1, 3), (4, 2, 3), (5, 1, 1), (3, 1, 10)])
-def test_frames_every_k_proposals(tiny_model, digits, steps, dc_repeats, every):
-    image, hole = digits[0][:1], center_hole(28, 12)
+def test_frames_every_k_proposals(tiny_model, labelled_digits, steps, dc_repeats, every):
+    image, hole = labelled_digits[0][:1], center_hole(28, 12)
     seen = []
     run = run_inpainting(tiny_model, image, hole, steps=steps, dc_repeats=dc_repeats, every=every, seed=0,
                          on_frame=seen.append)
@@ -200,8 +191,8 @@ def test_frames_every_k_proposals(tiny_model, digits, steps, dc_repeats, every):
     assert run.result.shape == (1, 1, 28, 28) and 0 <= run.result.min() and run.result.max() <= 1
 
 
-def test_known_pixels_unchanged_and_the_hole_filled(tiny_model, digits):
-    image = digits[0][1:2]
+def test_known_pixels_unchanged_and_the_hole_filled(tiny_model, labelled_digits):
+    image = labelled_digits[0][1:2]
     hole = CanvasMask(28, 10).stroke([(3, 3), (25, 20)], brush=4).to_hole()
     run = run_inpainting(tiny_model, image, hole, steps=5, every=2, seed=0)
     keep = hole == 0
@@ -213,9 +204,9 @@ def test_known_pixels_unchanged_and_the_hole_filled(tiny_model, digits):
     assert torch.allclose(to_unit(run.frames[-1]["x"])[~keep], run.result[~keep], atol=1e-6)
 
 
-def test_same_seed_same_frames(tiny_model, digits):
-    a = run_inpainting(tiny_model, digits[0][:1], center_hole(), steps=4, eta=0.5, every=1, seed=3)
-    b = run_inpainting(tiny_model, digits[0][:1], center_hole(), steps=4, eta=0.5, every=1, seed=3)
+def test_same_seed_same_frames(tiny_model, labelled_digits):
+    a = run_inpainting(tiny_model, labelled_digits[0][:1], center_hole(), steps=4, eta=0.5, every=1, seed=3)
+    b = run_inpainting(tiny_model, labelled_digits[0][:1], center_hole(), steps=4, eta=0.5, every=1, seed=3)
     assert torch.equal(a.result, b.result) and all(torch.equal(p["x"], q["x"]) for p, q in zip(a.frames, b.frames))
 
 
@@ -226,7 +217,7 @@ def test_same_seed_same_frames(tiny_model, digits):
     (dict(steps=51), "steps"),
     (dict(dc_repeats=0), "dc_repeats"),
     (dict(sampler="guidance", guidance=-1.0), "guidance must be"),
-    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc'"),
+    (dict(sampler="nope"), "sampler must be one of 'replace', 'guidance', 'ddnm', 'pigdm', 'diffpir', 'smc', 'mcgdiff', 'tds'"),
     (dict(sampler="smc", particles=0), "particles"),
     (dict(image=torch.rand(2, 1, 28, 28)), "image must be"),
     (dict(image=torch.rand(1, 3, 28, 28)), "image must be"),
@@ -242,8 +233,8 @@ def test_run_inpainting_rejects_bad_input(tiny_model, kwargs, match):
 # the GIF
 
 
-def test_gif_has_one_frame_per_kept_step_plus_the_result(tiny_model, digits, tmp_path):
-    image, hole = digits[0][:1], center_hole()
+def test_gif_has_one_frame_per_kept_step_plus_the_result(tiny_model, labelled_digits, tmp_path):
+    image, hole = labelled_digits[0][:1], center_hole()
     run = run_inpainting(tiny_model, image, hole, steps=7, every=2, seed=0)
     path = write_gif(tmp_path / "sub" / "run.gif", run.frames, image, hole, run.result, image, scale=3)
     with Image.open(path) as gif:
@@ -254,8 +245,8 @@ def test_gif_has_one_frame_per_kept_step_plus_the_result(tiny_model, digits, tmp
         assert gif.info["duration"] == 1500  # the result is held
 
 
-def test_gif_rejects_bad_input(tiny_model, digits, tmp_path):
-    image, hole = digits[0][:1], center_hole()
+def test_gif_rejects_bad_input(tiny_model, labelled_digits, tmp_path):
+    image, hole = labelled_digits[0][:1], center_hole()
     run = run_inpainting(tiny_model, image, hole, steps=2, every=1, seed=0)
     with pytest.raises(ValueError, match="frames"):
         write_gif(tmp_path / "a.gif", [], image, hole, run.result)
@@ -319,16 +310,16 @@ from inpaintlib.widget import FreeformInpaintWidget, InpaintWidget  # noqa: E402
 
 
 @pytest.fixture()
-def widget(tiny_model, digits, tmp_path):
-    images, labels = digits
+def widget(tiny_model, labelled_digits, tmp_path):
+    images, labels = labelled_digits
     return InpaintWidget(tiny_model, images, labels, steps=4, every=2, gif_path=tmp_path / "w.gif")
 
 
-def test_widget_starts_on_the_centre_box(widget, digits):
+def test_widget_starts_on_the_centre_box(widget, labelled_digits):
     assert torch.equal(widget.hole, center_hole(28, 12))
     assert widget.hole_label.value.startswith("hole: 144 of 784 pixels")
     assert torch.equal(CanvasMask(28, 10).load_png(widget.canvas.hole_png).to_hole(), center_hole(28, 12))
-    assert torch.equal(widget.image, digits[0][:1]) and torch.equal(widget.truth, digits[0][:1])
+    assert torch.equal(widget.image, labelled_digits[0][:1]) and torch.equal(widget.truth, labelled_digits[0][:1])
     assert (widget.canvas.width, widget.canvas.height, widget.canvas.scale) == (28, 28, 10)
     assert widget.canvas.image_png.startswith(PNG_PREFIX)
     assert widget.result_view.value and widget.live_view.value
@@ -392,12 +383,12 @@ def test_widget_run_button_reports_errors_in_the_widget(widget):
         widget.save_gif()
 
 
-def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits, monkeypatch):
+def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, labelled_digits, monkeypatch):
     widget.show_digit(2)
     widget.set_hole(center_hole(28, 8))
     ours = widget.run(steps=3, eta=0.3, dc_repeats=2, seed=5, every=1)
-    direct = run_inpainting(tiny_model, digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3, dc_repeats=2, seed=5,
-                            every=1)
+    direct = run_inpainting(tiny_model, labelled_digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3, dc_repeats=2,
+                            seed=5, every=1)
     assert torch.equal(ours, direct.result) and len(widget.frames) == 6
     assert widget.index.description == "digit (1)"
     import inpaintlib.samplers
@@ -406,7 +397,7 @@ def test_widget_run_is_the_same_as_run_inpainting(widget, tiny_model, digits, mo
     monkeypatch.setattr(inpaintlib.samplers, "inpaint", lambda *a, **kw: seen.append(kw["guidance"]) or real(*a, **kw))
     guided = widget.run(sampler="guidance", guidance=20.0)  # the other controls stay where the last run left them
     assert widget.guidance.value == 20.0 and seen == [20.0]  # the slider's value reaches the sampler
-    assert torch.equal(guided, run_inpainting(tiny_model, digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3,
+    assert torch.equal(guided, run_inpainting(tiny_model, labelled_digits[0][2:3], center_hole(28, 8), steps=3, eta=0.3,
                                               dc_repeats=2, seed=5, every=1, guidance=20.0, sampler="guidance").result)
 
 
@@ -427,21 +418,21 @@ def test_widget_draw_mode(widget):
     assert widget.image.sum() > 0 and widget.tool.options == (("paint hole", "hole"), ("erase hole", "erase"))
 
 
-def test_widget_rejects_bad_arguments(tiny_model, digits):
+def test_widget_rejects_bad_arguments(tiny_model, labelled_digits):
     with pytest.raises(ValueError, match="source"):
-        InpaintWidget(tiny_model, digits[0], source="camera")
+        InpaintWidget(tiny_model, labelled_digits[0], source="camera")
     with pytest.raises(ValueError, match="images"):
-        InpaintWidget(tiny_model, digits[0][:, :, :14])
+        InpaintWidget(tiny_model, labelled_digits[0][:, :, :14])
     with pytest.raises(ValueError, match="steps"):
-        InpaintWidget(tiny_model, digits[0], steps=0)
+        InpaintWidget(tiny_model, labelled_digits[0], steps=0)
     with pytest.raises(ValueError, match="index"):
-        InpaintWidget(tiny_model, digits[0], index=3)
+        InpaintWidget(tiny_model, labelled_digits[0], index=3)
 
 
 # the controls each sampler takes (the others are disabled and not passed to it), written out
 SAMPLER_CONTROLS = {"replace": {"eta", "dc_repeats"}, "guidance": {"eta", "dc_repeats", "guidance"},
                     "ddnm": {"eta", "dc_repeats"}, "pigdm": {"eta", "dc_repeats", "guidance"}, "diffpir": {"dc_repeats"},
-                    "smc": {"eta", "particles"}}
+                    "smc": {"eta", "particles"}, "mcgdiff": {"eta", "particles"}, "tds": {"eta", "particles"}}
 @pytest.mark.parametrize("sampler", list(SAMPLER_CONTROLS))
 def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
     from inpaintlib.samplers import SAMPLERS
@@ -461,7 +452,7 @@ def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
         assert f"(+{nfe} backward passes)" in status and widget.last_run.backward == nfe
 
 
-def test_widget_smc_takes_particles_and_eta_not_dc_repeats(widget, tiny_model, digits):
+def test_widget_smc_takes_particles_and_eta_not_dc_repeats(widget, tiny_model, labelled_digits):
     widget.dc_repeats.value = 2  # a slider smc does not take: no "does not apply" error
     result = widget.run(sampler="smc", particles=1, steps=3, every=1, seed=4)
     assert widget.eta.value == 1.0  # smc's weights need eta > 0: the dropdown moved it off 0
@@ -495,8 +486,8 @@ def test_disabled_controls_follow_the_sampler_dropdown(widget):
     assert widget.status.value.startswith("error: guidance must be a finite number > 0")
 
 
-def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, digits, sent):
-    images, labels = digits
+def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, labelled_digits, sent):
+    images, labels = labelled_digits
     smc = InpaintWidget(tiny_model, images, labels, sampler="smc", particles=6, steps=3)
     assert sent == []  # built with its state (Colab), the disabled controls included
     assert smc.sampler.get_state()["index"] == list(smc.sampler.options).index("smc")
@@ -513,10 +504,10 @@ def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, digit
     assert smc.sampler.value == "smc"  # a bad name changes nothing
 
 
-def test_a_recommended_sampler_is_the_default_one(digits, monkeypatch):
+def test_a_recommended_sampler_is_the_default_one(labelled_digits, monkeypatch):
     from inpaintlib import registry
 
-    images, labels = digits
+    images, labels = labelled_digits
     monkeypatch.setitem(registry.RECOMMENDED, registry.BEST, dict(steps=20, travel_rounds=3, sampler="ddnm"))
     w = InpaintWidget(None, images, labels)
     assert (w.sampler.value, w.steps.value, w.dc_repeats.value) == ("ddnm", 20, 3) and w.guidance.disabled
@@ -525,7 +516,7 @@ def test_a_recommended_sampler_is_the_default_one(digits, monkeypatch):
     assert (other.sampler.value, other.steps.value, other.dc_repeats.value) == ("replace", 20, 1)
 
 
-def test_freeform_widget(tmp_path):
+def test_freeform_widget(tmp_path, tiny_model):
     from inpaintlib.freeform import InpaintingUNET, freeform_config
 
     torch.manual_seed(0)
@@ -547,7 +538,7 @@ def test_freeform_widget(tmp_path):
     w.upload.name, w.upload.data_url = "bad.png", "data:image/png;base64," + base64.b64encode(b"garbage").decode()
     assert w.status.value.startswith("error: bad.png: image could not be read") and w.upload.data_url == ""
     with pytest.raises(ValueError, match="3 channels"):
-        FreeformInpaintWidget(DenoiserUNet(ModelConfig(base_channels=8, T=50)))
+        FreeformInpaintWidget(tiny_model)
     # the architecture guide's sampler only: no dropdown in its UI, and no other sampler
     assert w.sampler_names == ("replace",) and w.sampler.value == "replace"
     shown = all_widgets(w.ui)
@@ -592,26 +583,26 @@ def sent(monkeypatch):
     return messages
 
 
-def make_widgets(tiny_model, digits, tmp_path):
+def make_widgets(tiny_model, labelled_digits, tmp_path):
     from inpaintlib.freeform import InpaintingUNET, freeform_config
 
-    images, labels = digits
+    images, labels = labelled_digits
     ff_model = InpaintingUNET(freeform_config("tiny", T=50)).eval()
     return [InpaintWidget(tiny_model, images, labels, index=1, steps=4, gif_path=tmp_path / "w.gif"),
             InpaintWidget(tiny_model, images, labels, source="draw", steps=4),
             FreeformInpaintWidget(ff_model, n_patterns=2, index=1, steps=3)]
 
 
-def test_widgets_are_built_with_their_state(tiny_model, digits, tmp_path, sent):
+def test_widgets_are_built_with_their_state(tiny_model, labelled_digits, tmp_path, sent):
     # Colab can lose a message sent to a widget before its view exists: building a widget must send
     # no update at all, each widget's first message (its state when created) carries everything
-    mnist, drawing, ff = make_widgets(tiny_model, digits, tmp_path)
+    mnist, drawing, ff = make_widgets(tiny_model, labelled_digits, tmp_path)
     assert sent == [], f"updates sent while building: {[(type(w).__name__, keys) for w, keys, _ in sent]}"
     state = mnist.canvas.get_state()
     assert state["image_png"] == mnist.canvas.image_png and decode_png_data_url(state["image_png"]).shape == (28, 28, 4)
     assert torch.equal(CanvasMask(28, 10).load_png(state["hole_png"]).to_hole(), center_hole(28, 12))
     assert state["tool"] == "hole" and state["brush"] == 3.0
-    assert torch.equal(mnist.image, digits[0][1:2]) and mnist.index.get_state()["value"] == 1
+    assert torch.equal(mnist.image, labelled_digits[0][1:2]) and mnist.index.get_state()["value"] == 1
     assert mnist.index.get_state()["description"] == "digit (2)"
     assert mnist.hole_label.get_state()["value"].startswith("hole: 144 of 784")
     assert "inpaint-run" in mnist.run_button.get_state()["_dom_classes"]
@@ -632,10 +623,10 @@ def test_widgets_are_built_with_their_state(tiny_model, digits, tmp_path, sent):
     assert [(w, keys) for w, keys, _ in sent] == [(mnist.status, ["value"])]
 
 
-def test_nothing_reaches_the_browser_as_a_binary_buffer(tiny_model, digits, tmp_path, sent):
+def test_nothing_reaches_the_browser_as_a_binary_buffer(tiny_model, labelled_digits, tmp_path, sent):
     from ipywidgets.widgets.widget import _remove_buffers
 
-    for w in make_widgets(tiny_model, digits, tmp_path):
+    for w in make_widgets(tiny_model, labelled_digits, tmp_path):
         for part in all_widgets(w.ui):  # each widget's state when it is created
             _, paths, buffers = _remove_buffers(part.get_state())
             assert buffers == [], f"{type(part).__name__} sends binary buffers at {paths}"
@@ -670,11 +661,11 @@ def test_widget_libraries_never_replace_colabs_ipywidgets(monkeypatch):
     assert len(ran) == 1 and [a for a in ran[0] if "widget" in a] == ["anywidget>=0.9", f"ipywidgets=={have}"]
 
 
-def test_a_view_that_renders_asks_for_and_gets_the_whole_state(tiny_model, digits, tmp_path, sent):
+def test_a_view_that_renders_asks_for_and_gets_the_whole_state(tiny_model, labelled_digits, tmp_path, sent):
     # Colab can lose updates sent before a view exists (notebook 06 drives the widget from code in the
     # next cell): each component's view sends {"type": "sync"} when it renders, and the kernel answers
     # with its whole state, as strings (no binary buffers)
-    mnist, _, ff = make_widgets(tiny_model, digits, tmp_path)
+    mnist, _, ff = make_widgets(tiny_model, labelled_digits, tmp_path)
     mnist.set_hole(center_hole(28, 6)).run(steps=2, every=1)  # changes "before the view" exists
     sent.clear()
     for component in (mnist.canvas, mnist.live_view, mnist.result_view, ff.upload):
@@ -689,11 +680,11 @@ def test_a_view_that_renders_asks_for_and_gets_the_whole_state(tiny_model, digit
     assert sent == []
 
 
-def test_inpaint_widget_defaults_to_the_best_shipped_model_at_its_recommended_settings(digits):
+def test_inpaint_widget_defaults_to_the_best_shipped_model_at_its_recommended_settings(labelled_digits):
     from inpaintlib.registry import load_model
     from inpaintlib.registry import BEST, pretrained, recommended
 
-    images, labels = digits
+    images, labels = labelled_digits
     best = recommended(BEST)
     w = InpaintWidget(None, images, labels)
     shipped = load_model(pretrained(BEST))

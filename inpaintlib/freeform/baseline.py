@@ -106,7 +106,7 @@ def harmonic_fill(images: torch.Tensor, keep: torch.Tensor, sweeps: int = 100) -
 def compare_with_telea(model, images01: torch.Tensor, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5), steps: int = 50,
                        seed: int = 0, batch_size: int = 32, dc_repeats: int | None = None,
                        mean_of: int | None = None) -> dict:
-    """Hole-only PSNR and L1 (``evaluate.HoleMetrics``) of the model and of the two classical fills,
+    """Hole-only PSNR and L1 (``metrics.HoleMetrics``) of the model and of the two classical fills,
     OpenCV Telea and ``harmonic_fill``, per mask kind, on the same images and the same holes.
 
     For each kind every image gets one hole of that kind (``random_hole``, seeded by ``seed``);

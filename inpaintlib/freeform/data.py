@@ -3,7 +3,7 @@
 Read top-down: the seeded geometric-patterns generator that lets the whole pipeline run offline,
 then ``InpaintingDataset``, which gives every image a fresh free-form hole per epoch
 (``inpaintlib/masks.py: random_hole``, where the holes are drawn). The guide's public ``mask`` is 1
-where a pixel is kept, so ``mask = 1 - hole`` (CONVENTIONS.md).
+where a pixel is kept, so ``mask = 1 - hole`` (the project's mask naming, ``inpaintlib/masks.py``).
 """
 from __future__ import annotations
 

@@ -300,7 +300,7 @@ class InpaintingUNET(UNET):
         model(x, t, mask)              the guide's form. ``x`` (B, 3, H, W) is the network input
                                        x_in = keep * x_0 + hole * x_t (known pixels clean, hole
                                        noisy: the sampler's state); ``mask`` (B, 1, H, W), 1 = keep
-        model(x_t, t, y=y, hole=hole)  the shared sampler's form (``sampling.Denoiser``): the
+        model(x_t, t, y=y, hole=hole)  the shared sampler's form (``reverse.Denoiser``): the
                                        input is assembled as x_in = (1 - hole) * y + hole * x_t,
                                        so whatever x_t holds at known pixels is never seen
     See the module docstring for why the input is not the guide's literal ``x_t * mask``."""

@@ -5,7 +5,7 @@
     recipe.py   the design's three calls: train (its loss and batches on inpaintlib/trainer.py's loop),
                 sample_cmd and eval_cmd
 
-Inpainting itself is the shared sampler module (``inpaintlib/samplers.py``): the design's is DDIM with
+Inpainting itself is the shared sampler module (``inpaintlib/samplers/``): the design's is DDIM with
 mask consistency (``samplers.ddim_inpaint``).
 """
 from .data import SAMPLE_FILE, TensorBatches, load_mnist, load_mnist_sample, load_test_images

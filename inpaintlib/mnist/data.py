@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..utils import to_model
+from ..gaussian import GaussianModel, fit_gaussian
 
 SAMPLE_FILE = Path(__file__).parent.parent / "assets" / "mnist_test_sample.npz"
 
@@ -89,3 +90,17 @@ class TensorBatches:
     def __iter__(self):
         for idx in self.order:
             yield to_model(self.images[torch.tensor(idx, device=self.images.device)].float() / 255.0)
+
+
+def mnist_gaussian(data_root: str = "data", size: int = 28, rank: int = 32, n: int | None = None,
+                   floor: float | None = None, T: int = 1000, schedule: str = "linear",
+                   pred: str = "eps") -> GaussianModel:
+    """The Gaussian fitted to MNIST training digits (the first ``n``, all if None), average-pooled
+    to ``size`` x ``size`` when ``size`` < 28 (adaptive average pooling; 14 and 7 pool 2x2 and 4x4)."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 28:
+        raise ValueError(f"size must be an int in [2, 28], got {size!r}")
+    data, _ = load_mnist(data_root, train=True)
+    x = data[:n].float() / 255.0
+    if size != 28:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, size)
+    return fit_gaussian(x, rank=rank, floor=floor, T=T, schedule=schedule, pred=pred)

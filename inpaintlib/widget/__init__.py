@@ -22,7 +22,7 @@ when at least half of it is painted. Python sends the layer back the same way af
 centre box or ``set_hole``, and the canvas redraws.
 
 How the pictures are made. ``inpaint``'s callback hands over x_t and the x0 estimate in model space
-after every proposal (``sampling.ddim_inpaint``); every ``every``-th one is kept as a frame and
+after every proposal (``samplers.ddim_inpaint``); every ``every``-th one is kept as a frame and
 converted with ``to_unit``, the one model -> [0, 1] conversion. The live view shows
 [input | x_t | x0 estimate]; the run ends on [input | result | ground truth].
 

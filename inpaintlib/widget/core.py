@@ -160,7 +160,7 @@ class CanvasMask:
         return self
 
     def centre_box(self, box: int = 12) -> "CanvasMask":
-        """Replace the layer by the design's centred ``box`` x ``box`` square (``data.center_hole``)."""
+        """Replace the layer by the design's centred ``box`` x ``box`` square (``masks.center_hole``)."""
         H, W = self.size
         if H != W:
             raise ValueError(f"centre_box needs a square image, got size {self.size}")

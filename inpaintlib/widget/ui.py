@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..samplers import SAMPLERS
+from ..samplers import SAMPLERS, sampler_options
 from ..checks import check_number
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
 from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, generated_patterns,
@@ -39,7 +39,8 @@ class _InpaintWidgetBase:
     the centre box, and each widget is constructed with its values (see the module docstring).
 
     The ``sampler`` dropdown offers ``sampler_names``; the controls its sampler does not take are
-    disabled (and not passed to it). ``eta`` None: 1 for "smc" (its weights need eta > 0), else 0;
+    disabled (and not passed to it). ``eta`` None: the sampler's own default (1 for the particle samplers,
+    whose weights need eta > 0; else 0);
     ``guidance`` None: ``guidance_start(sampler)``. Choosing "smc", "guidance" or "pigdm" in the
     dropdown moves eta or guidance off 0 the same way."""
 
@@ -62,7 +63,7 @@ class _InpaintWidgetBase:
         steps = default_steps(model) if steps is None else check_int(steps, "steps", 1, model.config.T)
         sampler = check_sampler(sampler, self.sampler_names)
         takes = sampler_takes(sampler)
-        eta = (1.0 if sampler == "smc" else 0.0) if eta is None else eta
+        eta = float(sampler_options(sampler).get("eta", 0.0)) if eta is None else eta
         guidance = check_number(guidance_start(sampler) if guidance is None else guidance, "guidance", 0.0, float("inf"))
         self.centre_box_size = max(1, round(self.size * 12 / 28)) if centre_box is None else \
             check_int(centre_box, "centre_box", 1, self.size)
@@ -257,8 +258,9 @@ class _InpaintWidgetBase:
         takes = sampler_takes(change["new"])
         if "guidance" in takes and self.guidance.value == 0:
             self.guidance.value = guidance_start(change["new"])
-        if change["new"] == "smc" and self.eta.value == 0:
-            self.eta.value = 1.0
+        own_eta = sampler_options(change["new"]).get("eta", 0.0)
+        if own_eta > 0 and self.eta.value == 0:  # the particle samplers' weights need eta > 0
+            self.eta.value = float(own_eta)
         for name in ("eta", "dc_repeats", "guidance", "particles"):
             getattr(self, name).disabled = name not in takes
         self._refresh_views()  # the live view's proposal count
@@ -356,7 +358,7 @@ class InpaintWidget(_InpaintWidgetBase):
     source      "test" (a test digit by index) or "draw" (draw a digit by hand on an empty canvas)
     scale       canvas pixels per image pixel (10: a 280 x 280 canvas)
     sampler     one of ``samplers.SAMPLERS`` (the dropdown): "replace", "guidance", "ddnm", "pigdm",
-                "diffpir" or "smc"; ``particles`` (1 to 16, default 4) is "smc"'s K
+                "diffpir", "smc", "mcgdiff" or "tds"; ``particles`` (1 to 16, default 4) is the particle samplers' K
     steps, eta, dc_repeats, seed, guidance   the sampler's controls (``inpaint``); every: live view every k proposals
     """
 

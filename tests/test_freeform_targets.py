@@ -1,0 +1,28 @@
+"""benchmarks/freeform_targets.py: one small run on the shipped patterns model, its numbers checked against each other."""
+import json
+
+import pytest
+
+from conftest import load_script
+
+
+@pytest.fixture(scope="module")
+def targets():
+    return load_script("benchmarks/freeform_targets.py", "freeform_targets_bench")
+
+
+def test_a_small_run_scores_each_method_against_the_better_classical_fill(targets, tmp_path):
+    out = tmp_path / "t.json"
+    report = targets.main(["--n", "5", "--steps", "2", "--masks", "rectangle", "--dc_repeats", "1", "--mean_of", "1",
+                           "--batch", "5", "--out", str(out), "--threads", "1"])
+    assert json.loads(out.read_text())["command"].startswith("python benchmarks/freeform_targets.py --n 5")
+    rows = report["masks"]["rectangle"]["methods"]
+    assert list(rows) == ["harmonic", "telea", "default", "one sample"]
+    best = [max(a, b) for a, b in zip(rows["harmonic"]["per_image"], rows["telea"]["per_image"])]
+    for name, r in rows.items():
+        a = r["all"]
+        assert len(r["per_image"]) == 5 and all(0 < v <= 100 for v in r["per_image"])
+        assert a["minus_best_classical"] == pytest.approx(sum(x - y for x, y in zip(r["per_image"], best)) / 5)
+        low, high = a["minus_best_classical_ci95"]
+        assert low <= a["minus_best_classical"] <= high and a["roughness"] > 0
+    assert rows["harmonic"]["all"]["minus_best_classical"] <= 0 and rows["telea"]["all"]["minus_best_classical"] <= 0
