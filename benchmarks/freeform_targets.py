@@ -110,6 +110,8 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--out", default="outputs/freeform_targets/targets.json")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--model_rows", nargs="*", default=["default", "one sample"], choices=("default", "one sample"),
+                   help="the diffusion model's rows to run (none: only the classical fills and the MMSE reference)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,6 +126,7 @@ def main(argv=None) -> dict:
     methods = {"default": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s, **extra),
                "one sample": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s,
                                                          **{**extra, "mean_of": 1})}
+    methods = {name: run for name, run in methods.items() if name in args.model_rows}
     if args.mmse:
         regression = load_model(args.mmse, device="cpu")
         methods["MMSE reference"] = lambda gt, h, s: mmse_fill(regression, gt, h)

@@ -46,7 +46,7 @@ LADDER = [("replace", "replace", {}), ("guidance w=1", "guidance", {}), ("ddnm",
 
 def run_sampler(model, schedule, sampler: str, options: dict, y, hole, runs: int, steps: int, seed: int):
     """``runs`` independent runs on one observation, one sample each: (runs, C, H, W), seconds, NFE/run."""
-    denoise = Denoiser(model, schedule, clip=False)
+    denoise = Denoiser(model, schedule, clip=False, images=runs)
     t0 = time.perf_counter()
     out = SAMPLERS[sampler](denoise, y.expand(runs, -1, -1, -1).contiguous(), hole, schedule, steps,
                             generator=torch.Generator().manual_seed(seed), **options)

@@ -23,6 +23,8 @@ from itertools import chain
 
 import torch
 
+from .checks import check_bool
+
 
 def amp_context(device, enabled: bool = True):
     """(autocast factory, GradScaler or None) for ``device``: bf16 autocast on CUDA where supported,
@@ -37,8 +39,8 @@ def amp_context(device, enabled: bool = True):
 
 def resolve_amp(amp, device) -> bool:
     """``amp`` None means: on for CUDA, off elsewhere. Anything but None/True/False is refused."""
-    if amp is not None and not isinstance(amp, bool):
-        raise ValueError(f"amp must be None (auto: on for CUDA), True or False, got {amp!r}")
+    if amp is not None:
+        check_bool(amp, "amp (None: auto, on for CUDA)")
     return torch.device(device).type == "cuda" if amp is None else amp and torch.device(device).type == "cuda"
 
 

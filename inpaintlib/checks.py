@@ -6,6 +6,8 @@ a ``ValueError`` that names the argument, what was expected and what was given.
     check_choice(value, name, choices)                 one of ``choices``
     check_bool(value, name)                            True or False
     check_optional_int(value, name, low=1)             None or an int >= low
+    check_int_pair(value, name, low=1)                 an int n (read as (n, n)) or a pair (H, W) of ints >= low
+    is_int(value)                                      the int test itself, for conditions that combine it
 """
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ import numbers
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+is_int = _is_int
 
 
 def check_int(value, name: str, low: int | None = 1, high: int | None = None) -> int:
@@ -37,6 +42,14 @@ def check_optional_int(value, name: str, low: int = 1) -> int | None:
     if not _is_int(value) or value < low:
         raise ValueError(f"{name} must be None or an int >= {low}, got {value!r}")
     return int(value)
+
+
+def check_int_pair(value, name: str, low: int = 1) -> tuple[int, int]:
+    """(H, W) as ints from an int n (a square, (n, n)) or a pair (H, W), each an int >= ``low``."""
+    pair = (value, value) if _is_int(value) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(_is_int(s) and s >= low for s in pair):
+        raise ValueError(f"{name} must be an int >= {low} or a pair (H, W) of ints >= {low}, got {value!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def check_number(value, name: str, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:

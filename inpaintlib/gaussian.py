@@ -25,7 +25,8 @@ from torch import nn
 from dataclasses import dataclass
 
 from .utils import to_model
-from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from .checks import check_choice, check_int, check_number
+from .schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class AnalyticConfig:
     self_cond: bool = False
 
     def __post_init__(self):
-        check_name(self.pred, "pred", PREDICTIONS)
-        check_name(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.pred, "pred", PREDICTIONS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
 
 
 def fit_gaussian_parameters(images: torch.Tensor, rank: int = 32, floor: float | None = None):
@@ -55,16 +56,14 @@ def fit_gaussian_parameters(images: torch.Tensor, rank: int = 32, floor: float |
         raise ValueError(f"images must be a tensor (N, C, H, W) in [0, 1], got {getattr(images, 'shape', images)!r}")
     x = to_model(images.double()).flatten(1)
     n, d = x.shape
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank < min(n, d):
-        raise ValueError(f"rank must be an int in [1, {min(n, d) - 1}] (images and pixels), got {rank!r}")
+    rank = check_int(rank, "rank (fewer than the images and the pixels)", 1, min(n, d) - 1)
     mean = x.mean(0)
     cov = (x - mean).T @ (x - mean) / (n - 1)
     evals, evecs = torch.linalg.eigh(cov)  # ascending
     evals, evecs = evals.flip(0).clamp(min=0), evecs.flip(1)
     if floor is None:
         floor = float(evals[rank:].mean())
-    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not floor > 0:
-        raise ValueError(f"floor must be a number > 0, got {floor!r}")
+    floor = check_number(floor, "floor", 0, low_open=True)
     lam = evals[:rank].clamp(min=floor)
     return mean.float(), evecs[:, :rank].float().contiguous(), lam.float(), float(floor)
 

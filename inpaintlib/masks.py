@@ -25,6 +25,8 @@ import math
 import numpy as np
 import torch
 
+from .checks import check_choice, check_int, check_int_pair
+
 MASK_KINDS = ("rectangle", "circle", "stroke")
 
 
@@ -54,8 +56,7 @@ def check_hole(hole, size: tuple, name: str = "hole") -> torch.Tensor:
 
 def center_hole(size: int = 28, box: int = 12) -> torch.Tensor:
     """A (1, 1, size, size) hole with a centred ``box`` x ``box`` square of ones (1 = fill)."""
-    if isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= size:
-        raise ValueError(f"center_box must be an int in [1, {size}], got {box!r}")
+    box = check_int(box, "center_box", 1, size)
     hole = torch.zeros(1, 1, size, size)
     start = (size - box) // 2
     hole[..., start:start + box, start:start + box] = 1.0
@@ -74,15 +75,6 @@ def random_box_holes(batch: int, size: int, generator, device, min_side: int = 4
 
 # ----------------------------------------------------------------------------------------------
 # free-form holes
-
-
-def _check_size(size) -> tuple:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size)):
-        raise ValueError(f"size must be an int >= 2 or a pair (H, W) of ints >= 2, got {size!r}")
-    return tuple(size)
 
 
 def check_coverage(coverage) -> tuple:
@@ -156,9 +148,8 @@ def random_hole(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator
     coverage  (lo, hi): the filled fraction is drawn uniformly in [lo, hi] and met exactly
               (to the pixel; see the module docstring)
     generator a CPU torch.Generator for reproducible draws (None: torch's global RNG)"""
-    if kind not in MASK_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, MASK_KINDS))}, got {kind!r}")
-    H, W = _check_size(size)
+    check_choice(kind, "kind", MASK_KINDS)
+    H, W = check_int_pair(size, "size", 2)
     lo, hi = check_coverage(coverage)
     N = H * W
     k_min, k_max = math.ceil(lo * N - 1e-9), math.floor(hi * N + 1e-9)
@@ -177,7 +168,7 @@ def thin_stroke_hole(size, width=(4.0, 8.0), generator: torch.Generator | None =
     uniformly in ``width`` pixels. Unlike ``random_hole("stroke", ...)``, whose width grows until a
     coverage is met, the width is fixed and the coverage is whatever the stroke covers (a few % at
     64x64): the scratches and wires a user paints over."""
-    H, W = _check_size(size)
+    H, W = check_int_pair(size, "size", 2)
     lo, hi = width
     if not 0 < lo <= hi:
         raise ValueError(f"width must be (lo, hi) with 0 < lo <= hi, got {width!r}")

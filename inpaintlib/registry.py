@@ -1,6 +1,6 @@
 """The shipped models and how to load any checkpoint.
 
-    pretrained(name)              the path of a shipped checkpoint ("mnist", "mnist-mask", "patterns")
+    pretrained(name)              the path of a shipped checkpoint ("mnist", "mnist-mask", "patterns", "patterns-mmse")
     DESIGN, RECOMMENDED, BEST     the design's sampler settings, each shipped model's best, the best model
     load_model(path)              any checkpoint of this library, as the network its ``kind`` names
 
@@ -21,6 +21,7 @@ MODELS = {
     "mnist": "mnist_default.pt",  # the design's default: cond="none" + mask consistency
     "mnist-mask": "mnist_cond_mask.pt",  # cond="mask": the network also sees the observation and hole
     "patterns": "patterns_small.pt",  # 64x64 free-form model on generated geometric patterns
+    "patterns-mmse": "patterns_mmse.pt",  # its MMSE reference: a regression U-Net of the same size (E[x | known])
 }
 
 
@@ -47,8 +48,7 @@ def recommended(name: str) -> dict:
 
 def pretrained(name: str = "mnist") -> Path:
     """Path of the shipped checkpoint ``name`` (one of ``MODELS``)."""
-    if name not in MODELS:
-        raise ValueError(f"name must be one of {', '.join(map(repr, MODELS))}, got {name!r}")
+    check_choice(name, "name", MODELS)
     path = WEIGHTS_DIR / MODELS[name]
     if not path.exists():
         raise FileNotFoundError(

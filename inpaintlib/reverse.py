@@ -28,15 +28,15 @@ class Denoiser:
     an x_t batch of B*K rows (K particles per image, image-major: rows b*K .. b*K+K-1 are image b's,
     as in ``samplers.smc_inpaint``) gets each image's y and hole repeated K times.
     ``nfe`` counts network evaluations per image: a call on B rows for the B images of ``y`` adds 1, a
-    call on B*K rows (K particles each) adds K; without ``y``, every call adds 1.
+    call on B*K rows (K particles each) adds K; without ``y``, ``images`` gives B (None: every call adds 1).
     ``clip`` clamps x0_hat to the data range [-1, 1]; pass False for a model whose data are not
     bounded (the Gaussian of ``gaussian.py``)."""
 
-    def __init__(self, model, schedule: NoiseSchedule, y=None, hole=None, clip: bool = True):
+    def __init__(self, model, schedule: NoiseSchedule, y=None, hole=None, clip: bool = True, images: int | None = None):
         self.model, self.schedule, self.clip = model, schedule, clip
         self.pred = model.config.pred
         self.cond_kwargs = {"y": y, "hole": hole} if model.config.cond == "mask" else {}
-        self.images = None if y is None else y.shape[0]
+        self.images = y.shape[0] if y is not None else images
         self.nfe = 0
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, x0_prev: torch.Tensor | None = None):

@@ -18,6 +18,8 @@ import math
 
 import torch
 
+from .checks import check_choice, check_int
+
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "x0", "v")
 
@@ -41,18 +43,6 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
     return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
 
 
-def _check_T(T) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-        raise ValueError(f"steps (the number of diffusion timesteps T) must be an int >= 2, got {T!r}")
-    return T
-
-
-def check_name(value, name: str, allowed: tuple) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return value
-
-
 # ----------------------------------------------------------------------------------------------
 # the schedule object
 
@@ -64,8 +54,8 @@ class NoiseSchedule:
     """
 
     def __init__(self, T: int = 1000, kind: str = "linear"):
-        self.T = _check_T(T)
-        self.kind = check_name(kind, "schedule", SCHEDULES)
+        self.T = check_int(T, "steps (the number of diffusion timesteps T)", 2)
+        self.kind = check_choice(kind, "schedule", SCHEDULES)
         betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         alphas = 1.0 - betas
         alpha_bar = torch.cumprod(alphas, dim=0)  # alpha_bar_t = prod_{s<=t} alpha_s  (DDPM eq. 4)
@@ -139,7 +129,7 @@ class NoiseSchedule:
 
     def target(self, pred: str, x0, eps, t):
         """What a network with parameterisation ``pred`` is trained to output."""
-        check_name(pred, "pred", PREDICTIONS)
+        check_choice(pred, "pred", PREDICTIONS)
         if pred == "eps":
             return eps
         if pred == "x0":
@@ -151,7 +141,7 @@ class NoiseSchedule:
 
         With ``clip`` the x0 estimate is clamped to the data range [-1, 1] and eps is recomputed
         from the clamped x0, so the two stay consistent with x_t (the usual "clip denoised")."""
-        check_name(pred, "pred", PREDICTIONS)
+        check_choice(pred, "pred", PREDICTIONS)
         if pred == "eps":
             x0 = self.x0_from_eps(x_t, t, out)
         elif pred == "x0":
@@ -167,8 +157,7 @@ class NoiseSchedule:
 
 def ddim_timesteps(T: int, steps: int) -> list[int]:
     """The S = ``steps`` timesteps a DDIM run visits, from T-1 down to 0, evenly spaced."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
-        raise ValueError(f"steps (DDIM sampling steps) must be an int in [1, {T}] (the model's T), got {steps!r}")
+    check_int(steps, "steps (DDIM sampling steps, at most the model's T)", 1, T)
     if steps == 1:
         return [T - 1]
     ts = torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long().tolist()

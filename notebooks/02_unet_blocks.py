@@ -320,7 +320,7 @@ plt.show()
 # * $x_t$, the noisy image (1 channel);
 # * with `self_cond=True`: $\hat x_0^{\text{prev}}$, the network's **own previous estimate** of the clean image
 #   (self-conditioning, Chen et al. 2022, "Analog Bits"). While sampling, each step hands its estimate to the
-#   next (`inpaintlib/sampling.py: ddim_inpaint`); in training, half of each batch gets an estimate made by a
+#   next (`inpaintlib/samplers/replacement.py: ddim_inpaint`); in training, half of each batch gets an estimate made by a
 #   first, gradient-free pass and the other half zeros, as at the first sampling step
 #   (`inpaintlib/mnist/recipe.py: diffusion_loss`). The network learns to refine rather than start over;
 # * with `coord_conv=True`: two channels holding each pixel's $x$ and $y$ position in $[-1, 1]$

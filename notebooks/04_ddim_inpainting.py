@@ -133,7 +133,7 @@ hole = center_hole(28, 12)  # (1, 1, 28, 28): 1 = pixel to fill, the design's 12
 # from pure noise. Either way the known pixels are then set to the noised observation, which with $T = 400$
 # and the linear schedule still carries about 13% of the signal (notebook 01).
 #
-# The library implements all this once, in `inpaintlib/samplers.py: ddim_inpaint` (called by `inpaint`).
+# The library implements all this once, in `inpaintlib/samplers/replacement.py: ddim_inpaint` (called by `inpaint`).
 # Here it is again as one explicit loop. To give the same numbers, it draws its random tensors from a
 # generator seeded like `inpaint`'s, in the same order: $z_\text{obs}$, the start, then per proposal the
 # $\eta$-noise (only when $\eta > 0$), and the re-noising draw (only between repeats).

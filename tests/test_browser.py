@@ -19,27 +19,20 @@ missing (``.ci/run`` installs Chromium from Debian's packages).
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
+                             hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "06_interactive.ipynb"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("INPAINTLIB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 180_000
 
 
 def _missing() -> str | None:
@@ -55,13 +48,7 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
 
 
 def write_settings(folder: Path) -> None:
@@ -125,38 +112,6 @@ def start_lab(root: Path, tmp: Path, port: int, token: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for_server(proc: subprocess.Popen, base: str, token: str, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop_lab(proc: subprocess.Popen, base: str, token: str) -> None:
-    """Ask the server to shut down (it stops its kernels), then make sure its process group is gone."""
-    try:
-        request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST", data=b"")
-        urllib.request.urlopen(request, timeout=10).close()
-        proc.wait(timeout=20)
-    except Exception:
-        pass
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 # JavaScript run in the page (JupyterLab exposes its application as window.jupyterapp)
 KERNEL_IDLE = """() => {
   const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -185,10 +140,6 @@ KERNEL_EXECUTE = """async (code) => {
   await future.done;
   return out;
 }"""
-IMAGE_BYTES = """async (img) => {
-  const buffer = await (await fetch(img.src)).arrayBuffer();
-  return Array.from(new Uint8Array(buffer));
-}"""
 
 
 def kernel_json(page, code: str):
@@ -212,54 +163,6 @@ def settled(page, label, code: str, timeout: float = 60.0):
         previous = value
         time.sleep(0.4)
     pytest.fail(f"the kernel's value did not settle within {timeout:.0f} s: {previous} (shown: {shown})")
-
-
-def image_bytes(locator) -> bytes:
-    return bytes(locator.element_handle().evaluate(IMAGE_BYTES))
-
-
-def hole_count(label_text: str) -> int:
-    # "hole: 57 of 784 pixels (7%)"
-    return int(label_text.split("hole:")[1].split("of")[0])
-
-
-def stroke(page, canvas, points, steps: int = 12) -> None:
-    """Press the mouse at the first point (fractions of the canvas), move through the rest, release."""
-    box = canvas.bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=steps)
-    page.mouse.up()
-
-
-def wait_text(page, locator, predicate_js: str, timeout: int = TIMEOUT_MS) -> str:
-    """Wait until ``predicate_js`` (a JS expression on ``text``) holds for the locator's text."""
-    handle = locator.element_handle(timeout=timeout)
-    page.wait_for_function(f"(el) => {{ const text = el.textContent || ''; return {predicate_js}; }}", arg=handle,
-                           timeout=timeout)
-    return handle.text_content()
-
-
-def upload_image(page, ff, tmp: Path, kernel_json) -> None:
-    """Choose an image file with the free-form widget's upload button (Playwright fills its file
-    input; the browser reads the file as a data URL and sends it as a string) and check that the
-    kernel's widget (``ff`` in notebook 06) loaded it: red left half, blue right half after the
-    centre crop of a 120 x 90 picture."""
-    import numpy as np
-    from PIL import Image
-
-    rgb = np.zeros((90, 120, 3), dtype=np.uint8)
-    rgb[:, :60], rgb[:, 60:] = (230, 40, 40), (40, 40, 230)
-    path = tmp / "my_photo.png"
-    Image.fromarray(rgb).save(path)
-    ff.locator("input.inpaint-upload-input").set_input_files(str(path))
-    wait_text(page, ff.locator(".inpaint-status"), "text.startsWith('loaded my_photo.png')", timeout=60_000)
-    left, right, source, pending = kernel_json(page, "import json; x = ff.image[0]; print(json.dumps([x[:, 8, 4].tolist(), "
-                                                     "x[:, 8, -4].tolist(), ff.source.value, ff.upload.data_url]))")
-    assert left[0] > 0.8 > 0.3 > left[2] and right[2] > 0.8 > 0.3 > right[0], (left, right)
-    assert source == "upload" and pending == "", (source, pending)
 
 
 def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
@@ -377,13 +280,3 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
             shutil.copy(shot, SCREENSHOTS / shot.name)
 
 
-def check_result_panel(png: bytes) -> None:
-    """The result panel's middle tile (the result) is an image, not the grey "press Run" placeholder."""
-    import numpy as np
-    from PIL import Image
-
-    panel = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
-    h, w = panel.shape
-    tile = (w - 4 * 4) // 3
-    middle = panel[h - 4 - tile:h - 4, 4 + tile + 4:4 + 2 * tile + 4]
-    assert middle.std() > 0.05 * 255, "the result tile is flat (still the placeholder?)"

@@ -12,7 +12,7 @@ result image changed; then it uploads an image into the free-form widget (a file
 travels as a data URL string) and checks the kernel loaded it. A screenshot is left in the test's
 temporary folder (with INPAINTLIB_UPDATE_SCREENSHOTS=1 also docs/screenshots/widget_colab_classic.png).
 
-Helpers are shared with tests/test_browser.py (JupyterLab). Skipped, with the reason, where Chromium
+Helpers are shared with tests/test_browser.py (JupyterLab), from tests/browser_helpers.py. Skipped, with the reason, where Chromium
 or Playwright is missing or the lane cannot run (no writable /content, no package registry).
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
-                          hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
+from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
+                             hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "colab"))
@@ -46,7 +46,7 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
 
 # JavaScript run in the classic notebook's page (it exposes window.Jupyter)
 KERNEL_READY = """() => {

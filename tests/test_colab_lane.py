@@ -105,6 +105,7 @@ def venv(request):
     return venv
 
 
+@pytest.mark.slow
 def test_notebooks_run_all_on_colabs_runtime(venv, tmp_path):
     started = time.monotonic()
     names = [p.stem for p in lane.notebooks()]

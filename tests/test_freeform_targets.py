@@ -26,3 +26,25 @@ def test_a_small_run_scores_each_method_against_the_better_classical_fill(target
         low, high = a["minus_best_classical_ci95"]
         assert low <= a["minus_best_classical"] <= high and a["roughness"] > 0
     assert rows["harmonic"]["all"]["minus_best_classical"] <= 0 and rows["telea"]["all"]["minus_best_classical"] <= 0
+
+
+def test_the_shipped_mmse_reference_fills_the_hole_and_beats_laplace_on_stripes(tmp_path):
+    import torch
+
+    from inpaintlib.freeform import find_images, harmonic_fill, load_rgb, make_patterns
+    from inpaintlib.freeform.baseline import mmse_fill, model_fill
+    from inpaintlib.masks import random_hole
+    from inpaintlib.metrics import psnr_hole
+    from inpaintlib.registry import load_model, pretrained
+
+    model = load_model(pretrained("patterns-mmse"), device="cpu")
+    assert model.config.objective == "mmse" and model.config.pred == "x0"
+    make_patterns(tmp_path, 10, 64, seed=11, kinds=("stripes", "checkers"))
+    images = torch.stack([load_rgb(f, 64) for f in find_images(tmp_path)])
+    g = torch.Generator().manual_seed(0)
+    hole = torch.stack([random_hole("rectangle", 64, (0.2, 0.3), g) for _ in range(10)])
+    fill = mmse_fill(model, images, hole)
+    keep = (hole == 0).expand_as(images)
+    assert torch.equal(fill[keep], images[keep])
+    assert torch.equal(model_fill(model, images, hole, 50), fill)  # inpaint_image's path: one pass, no sampling
+    assert psnr_hole(fill, images, hole) > psnr_hole(harmonic_fill(images, 1 - hole), images, hole) + 1.0

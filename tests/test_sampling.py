@@ -1,21 +1,8 @@
 import pytest
 import torch
 
-from inpaintlib import DenoiserUNet, ModelConfig, NoiseSchedule, center_hole, ddim_inpaint, guidance_inpaint, inpaint
+from inpaintlib import NoiseSchedule, center_hole, ddim_inpaint, guidance_inpaint, inpaint
 from inpaintlib.reverse import guided_prediction, nfe_per_image
-
-
-def random_net(**kw):
-    torch.manual_seed(0)
-    net = DenoiserUNet(ModelConfig(base_channels=16, T=50, **kw))
-    for p in net.parameters():  # a random (untrained) but non-trivial network
-        torch.nn.init.normal_(p, std=0.02)
-    return net.eval()
-
-
-def digits(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, 1, 28, 28, generator=g) > 0.7).float() * torch.rand(n, 1, 28, 28, generator=g)
 
 
 HOLES = {
@@ -28,8 +15,8 @@ HOLES = {
 
 @pytest.mark.parametrize("hole_name", list(HOLES))
 @pytest.mark.parametrize("kw", [dict(), dict(self_cond=True, coord_conv=True, pred="v"), dict(cond="mask", pred="x0")])
-def test_known_pixels_bit_exact_and_range(hole_name, kw):
-    net, x, hole = random_net(**kw), digits(), HOLES[hole_name]
+def test_known_pixels_bit_exact_and_range(hole_name, kw, tiny_net, sparse_digits):
+    net, x, hole = tiny_net(**kw), sparse_digits(), HOLES[hole_name]
     out = inpaint(net, x, hole, steps=5, dc_repeats=2, eta=0.5, seed=1)
     keep = hole.expand_as(x) == 0
     assert torch.equal(out[keep], x[keep])
@@ -37,8 +24,8 @@ def test_known_pixels_bit_exact_and_range(hole_name, kw):
     assert not torch.equal(out[~keep], x[~keep])  # the hole was actually filled
 
 
-def test_per_image_holes_and_batch_of_one_hole():
-    net, x = random_net(), digits(2)
+def test_per_image_holes_and_batch_of_one_hole(tiny_net, sparse_digits):
+    net, x = tiny_net(), sparse_digits(2)
     holes = torch.stack([HOLES["centre"][0], HOLES["left_half"][0]])
     out = inpaint(net, x, holes, steps=3, seed=0)
     assert torch.equal(out[0][holes[0] == 0], x[0][holes[0] == 0])
@@ -46,8 +33,8 @@ def test_per_image_holes_and_batch_of_one_hole():
 
 
 @pytest.mark.parametrize("eta", [0.0, 1.0])
-def test_same_seed_same_output(eta):
-    net, x, hole = random_net(self_cond=True), digits(), HOLES["centre"]
+def test_same_seed_same_output(eta, tiny_net, sparse_digits):
+    net, x, hole = tiny_net(self_cond=True), sparse_digits(), HOLES["centre"]
     a = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=7)
     b = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=7)
     c = inpaint(net, x, hole, steps=6, eta=eta, dc_repeats=2, dc_fixed_z=False, seed=8)
@@ -55,10 +42,10 @@ def test_same_seed_same_output(eta):
     assert not torch.equal(a, c)
 
 
-def test_oracle_denoiser_recovers_the_image_exactly():
+def test_oracle_denoiser_recovers_the_image_exactly(sparse_digits):
     """With a denoiser that knows x0, deterministic DDIM must land on x0: checks eq. 12's algebra."""
     s = NoiseSchedule(100)
-    x0 = digits(2) * 2 - 1
+    x0 = sparse_digits(2) * 2 - 1
     hole = HOLES["centre"]
 
     def oracle(x_t, t, x0_prev):
@@ -70,9 +57,9 @@ def test_oracle_denoiser_recovers_the_image_exactly():
         assert torch.allclose(out, x0, atol=1e-4), (steps, repeats)
 
 
-def test_mask_consistency_uses_the_noised_observation_with_one_fixed_z():
+def test_mask_consistency_uses_the_noised_observation_with_one_fixed_z(sparse_digits):
     s = NoiseSchedule(50)
-    y = digits(1) * 2 - 1
+    y = sparse_digits(1) * 2 - 1
     hole = HOLES["centre"]
     frames = []
     ddim_inpaint(lambda x, t, p: (torch.zeros_like(x), torch.zeros_like(x)), y, hole, s, 10,
@@ -87,8 +74,8 @@ def test_mask_consistency_uses_the_noised_observation_with_one_fixed_z():
     assert torch.equal(frames[-1]["x"][keep], y[keep])  # at t = -1 the known pixels are y itself
 
 
-def test_callback_and_nfe():
-    net, x, hole = random_net(), digits(2), HOLES["centre"]
+def test_callback_and_nfe(tiny_net, sparse_digits):
+    net, x, hole = tiny_net(), sparse_digits(2), HOLES["centre"]
     frames = []
     inpaint(net, x, hole, steps=4, dc_repeats=3, seed=0, callback=frames.append)
     assert len(frames) == 12 == nfe_per_image(4, 3)
@@ -99,8 +86,8 @@ def test_callback_and_nfe():
     assert frames[0]["x"].shape == x.shape
 
 
-def test_empty_hole_returns_input_unchanged():
-    net, x = random_net(), digits(2)
+def test_empty_hole_returns_input_unchanged(tiny_net, sparse_digits):
+    net, x = tiny_net(), sparse_digits(2)
     out = inpaint(net, x, torch.zeros(1, 1, 28, 28), steps=3)
     assert torch.equal(out, x) and out is not x
 
@@ -121,9 +108,9 @@ def test_empty_hole_returns_input_unchanged():
     (torch.rand(1, 1, 28, 28), center_hole(), {"sampler": "guidance", "guidance": float("nan")}, "guidance must be"),
     (torch.rand(1, 1, 28, 28), center_hole(), {"guidance": 5.0}, "sampler='replace' has no option 'guidance'"),
 ])
-def test_bad_inputs_are_refused(images, hole, kwargs, match):
+def test_bad_inputs_are_refused(images, hole, kwargs, match, tiny_net):
     with pytest.raises(ValueError, match=match):
-        inpaint(random_net(), images, hole, **kwargs)
+        inpaint(tiny_net(), images, hole, **kwargs)
 
 
 def test_reconstruction_guidance_follows_the_equation():
@@ -156,12 +143,12 @@ def test_reconstruction_guidance_follows_the_equation():
     assert torch.allclose(a.sqrt() * x0_g + (1 - a).sqrt() * eps_g, x_t, atol=1e-5)  # same DDIM line
 
 
-def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
+def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients(tiny_net, sparse_digits):
     """An oracle denoiser explains the known pixels perfectly, so guidance must not push it off x0;
     a network sampled with guidance (inside inpaint's no_grad) keeps the known pixels bit for bit,
     fills the hole differently from the unguided loop, and leaves no gradient on its weights."""
     s = NoiseSchedule(100)
-    x0 = digits(2) * 2 - 1
+    x0 = sparse_digits(2) * 2 - 1
     hole = HOLES["centre"]
 
     def oracle(x_t, t, x0_prev):
@@ -172,7 +159,7 @@ def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
     assert torch.allclose(out, x0, atol=1e-4)
 
     for kw in (dict(self_cond=True, coord_conv=True, pred="v"), dict(cond="mask", pred="x0")):
-        net, x = random_net(**kw), digits()
+        net, x = tiny_net(**kw), sparse_digits()
         guided = inpaint(net, x, hole, "guidance", steps=4, dc_repeats=2, seed=1, guidance=10.0)
         plain = inpaint(net, x, hole, steps=4, dc_repeats=2, seed=1)
         keep = hole.expand_as(x) == 0
@@ -181,8 +168,8 @@ def test_guided_sampling_oracle_exact_known_pixels_and_no_weight_gradients():
         assert all(p.grad is None for p in net.parameters())
 
 
-def test_guidance_under_inference_mode_is_a_clear_error_and_fine_under_no_grad():
-    net, x, hole = random_net(), digits(1), HOLES["centre"]
+def test_guidance_under_inference_mode_is_a_clear_error_and_fine_under_no_grad(tiny_net, sparse_digits):
+    net, x, hole = tiny_net(), sparse_digits(1), HOLES["centre"]
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
         inpaint(net, x, hole, "guidance", steps=2, guidance=1.0)
     with torch.no_grad():

@@ -447,8 +447,8 @@ def test_widget_runs_every_sampler_from_its_dropdown(widget, sampler):
     nfe = 3 * (2 if "dc_repeats" in SAMPLER_CONTROLS[sampler] else widget.particles.value)
     status = widget.status.value
     assert status.startswith("done in ") and f"sampler {sampler}:" in status and f"NFE {nfe}" in status
-    assert ("backward" in status) == (sampler in ("guidance", "pigdm")) and widget.last_run.nfe == nfe
-    if sampler in ("guidance", "pigdm"):
+    assert ("backward" in status) == (sampler in ("guidance", "pigdm", "tds")) and widget.last_run.nfe == nfe
+    if sampler in ("guidance", "pigdm", "tds"):
         assert f"(+{nfe} backward passes)" in status and widget.last_run.backward == nfe
 
 
@@ -497,7 +497,7 @@ def test_widget_is_built_on_its_sampler_and_rejects_a_bad_name(tiny_model, label
 
     assert InpaintWidget(tiny_model, images, sampler="guidance").guidance.value == RECOMMENDED["mnist"]["guidance"]
     for bad in ("DDNM", "repaint", None):
-        with pytest.raises(ValueError, match=r"sampler must be one of 'replace', .*'smc', got"):
+        with pytest.raises(ValueError, match=r"sampler must be one of 'replace', .*'smc', 'mcgdiff', 'tds', got"):
             InpaintWidget(tiny_model, images, sampler=bad)
     with pytest.raises(ValueError, match=r"sampler must be one of .*got 'dps'"):
         smc.run(sampler="dps")

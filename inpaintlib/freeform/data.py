@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_int, check_optional_int
 from ..masks import MASK_KINDS, check_coverage, random_hole
 from ..utils import to_model
 
@@ -122,12 +123,9 @@ def make_patterns(folder, n: int, image_size: int = 128, seed: int = 0, kinds=PA
 
     from ..utils import check_writable_dir
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    n = check_int(n, "n")
+    image_size = check_int(image_size, "image_size", 8)
+    seed = check_int(seed, "seed", 0)
     kinds = tuple(kinds) if not isinstance(kinds, str) else (kinds,)
     if not kinds or any(k not in PATTERN_KINDS for k in kinds):
         raise ValueError(f"kinds must be a non-empty subset of {PATTERN_KINDS}, got {kinds!r}")
@@ -224,13 +222,11 @@ class InpaintingDataset(torch.utils.data.Dataset):
 
     def __init__(self, root, image_size: int = 128, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5),
                  seed: int | None = 0):
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-            raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+        image_size = check_int(image_size, "image_size", 8)
         mask_kinds = (mask_kinds,) if isinstance(mask_kinds, str) else tuple(mask_kinds)
         if not mask_kinds or any(k not in MASK_KINDS for k in mask_kinds):
             raise ValueError(f"mask_kinds must be a non-empty subset of {MASK_KINDS}, got {mask_kinds!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+        seed = check_optional_int(seed, "seed", 0)
         self.root = Path(root)
         self.files = find_images(self.root)
         self.image_size, self.mask_kinds, self.seed = image_size, mask_kinds, seed

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_int, check_number
 from .baseline import DC_REPEATS, MEAN_OF, model_fill
 from ..checkpoint import load_network
 from .data import read_image
@@ -99,16 +100,11 @@ def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: i
     import numpy as np
     from PIL import Image
 
-    if isinstance(num_denoising_steps, bool) or not isinstance(num_denoising_steps, int) or num_denoising_steps < 1:
-        raise ValueError(f"num_denoising_steps must be an int >= 1, got {num_denoising_steps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    if isinstance(dc_repeats, bool) or not isinstance(dc_repeats, int) or dc_repeats < 1:
-        raise ValueError(f"dc_repeats must be an int >= 1, got {dc_repeats!r}")
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
-    if isinstance(mean_of, bool) or not isinstance(mean_of, int) or mean_of < 1:
-        raise ValueError(f"mean_of must be an int >= 1, got {mean_of!r}")
+    num_denoising_steps = check_int(num_denoising_steps, "num_denoising_steps")
+    seed = check_int(seed, "seed", None)
+    dc_repeats = check_int(dc_repeats, "dc_repeats")
+    check_number(eta, "eta", 0, 1)
+    mean_of = check_int(mean_of, "mean_of")
     result_path, comparison_path = _output_paths(save_result, image_path, mask_path)
     original = np.asarray(read_image(image_path, "image_path").convert("RGB"), dtype=np.uint8)
     mask_img = read_image(mask_path, "mask_path").convert("L")

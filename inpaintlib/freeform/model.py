@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import Attention, ResBlock, group_count, time_mlp
-from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from ..checks import check_choice, is_int
+from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
 BASES = ("none", "harmonic")  # what an InpaintingUNET's hole is diffused relative to (FreeformConfig.base)
@@ -63,8 +64,9 @@ class FreeformConfig:
     def __post_init__(self):
         self.widths, self.attentions, self.upscales = tuple(self.widths), tuple(self.attentions), tuple(self.upscales)
         n = len(self.widths)
-        if n < 2 or n % 2 or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 2 for w in self.widths):
+        if n < 2 or n % 2 or not all(is_int(w) and w >= 2 for w in self.widths):
             raise ValueError(f"widths must be an even number (>= 2) of ints >= 2, got {self.widths!r}")
+        self.widths = tuple(map(int, self.widths))
         if self.widths[0] % 2:
             raise ValueError(f"widths[0] must be even (it is the timestep embedding size), got {self.widths[0]}")
         for name in ("attentions", "upscales"):
@@ -83,17 +85,17 @@ class FreeformConfig:
         if any(w % self.num_heads for w in attended):
             raise ValueError(f"num_heads ({self.num_heads}) must divide the width of every attention layer {attended}")
         factor = 2 ** (n // 2)
-        if isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or self.image_size % factor \
-                or self.image_size < factor:
+        if not is_int(self.image_size) or self.image_size % factor or self.image_size < factor:
             raise ValueError(f"image_size must be a positive multiple of {factor} (2 ** encoder layers), "
                              f"got {self.image_size!r}")
+        self.image_size = int(self.image_size)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        check_name(self.pred, "pred", PREDICTIONS)
-        check_name(self.cond, "cond", NETWORK_CONDITIONS)
-        check_name(self.schedule, "schedule", SCHEDULES)
-        check_name(self.base, "base", BASES)
-        check_name(self.objective, "objective", OBJECTIVES)
+        check_choice(self.pred, "pred", PREDICTIONS)
+        check_choice(self.cond, "cond", NETWORK_CONDITIONS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.base, "base", BASES)
+        check_choice(self.objective, "objective", OBJECTIVES)
         if self.objective == "mmse" and (self.pred != "x0" or self.cond != "mask"):
             raise ValueError(f"objective='mmse' needs pred='x0' and cond='mask' (a regression of the hole on the "
                              f"known pixels), got pred={self.pred!r}, cond={self.cond!r}")
@@ -136,8 +138,7 @@ PRESETS = {
 
 def freeform_config(preset: str = "default", **overrides) -> FreeformConfig:
     """The configuration of a named preset (``PRESETS``), with ``overrides`` applied."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(map(repr, PRESETS))}, got {preset!r}")
+    check_choice(preset, "preset", PRESETS)
     return FreeformConfig(**{**PRESETS[preset], **overrides})
 
 

@@ -4,7 +4,6 @@ fresh free-form mask each, ``InpaintingDataset``); the trainer does the rest.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from .. import distributed as dist
+from ..checks import check_bool, check_int, check_number, check_optional_int
 from ..schedule import NoiseSchedule
 from ..trainer import EpochBatches, Trainer, check_resume
 from ..utils import check_writable_dir, resolve_device
@@ -52,33 +52,20 @@ class InpaintingTrainConfig:
 
     def __post_init__(self):
         for name in ("num_epochs", "batch_size", "image_size", "save_every_n_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
-                                           or self.max_steps < 1):
-            raise ValueError(f"max_steps must be None or an int >= 1, got {self.max_steps!r}")
-        if self.save_every_n_steps is not None and (isinstance(self.save_every_n_steps, bool)
-                                                    or not isinstance(self.save_every_n_steps, int)
-                                                    or self.save_every_n_steps < 1):
-            raise ValueError(f"save_every_n_steps must be None or an int >= 1, got {self.save_every_n_steps!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
-                or self.lr <= 0:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+            setattr(self, name, check_int(getattr(self, name), name))
+        for name in ("max_steps", "save_every_n_steps"):
+            setattr(self, name, check_optional_int(getattr(self, name), name))
+        self.seed = check_int(self.seed, "seed", 0)
+        check_number(self.lr, "lr", 0, low_open=True)
         if not isinstance(self.ema_decay, (int, float)) or not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         for name in ("warmup_steps", "clip_grad"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            check_number(getattr(self, name), name, 0)
         self.mask_kinds = (self.mask_kinds,) if isinstance(self.mask_kinds, str) else tuple(self.mask_kinds)
         if not self.mask_kinds or any(k not in MASK_KINDS for k in self.mask_kinds):
             raise ValueError(f"mask_kinds must be a non-empty subset of {MASK_KINDS}, got {self.mask_kinds!r}")
         self.coverage = check_coverage(self.coverage)
-        if not isinstance(self.amp, bool):
-            raise ValueError(f"amp must be True or False, got {self.amp!r}")
+        check_bool(self.amp, "amp")
 
 
 # train_config keys that may differ when a run is resumed (they extend or reschedule it)
@@ -179,8 +166,7 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     batch_size x N images, and an epoch has N times fewer steps.
     """
     for name, value in (("resume", resume), ("overwrite", overwrite), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be True or False, got {value!r}")
+        check_bool(value, name)
     if resume and overwrite:
         raise ValueError("resume and overwrite cannot both be True")
     cfg = InpaintingTrainConfig(str(dataset_path), num_epochs, batch_size, lr, image_size, save_every_n_epochs,
@@ -194,9 +180,7 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     if ckpt_path.exists() and not (resume or overwrite):
         raise FileExistsError(f"checkpoint {str(ckpt_path)!r} already exists: pass resume=True to continue it, "
                               f"overwrite=True to replace it, or choose another checkpoint_path")
-    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
-                                    or num_workers < 0):
-        raise ValueError(f"num_workers must be None or an int >= 0, got {num_workers!r}")
+    num_workers = check_optional_int(num_workers, "num_workers", 0)
     info, device = dist.setup_distributed(resolve_device(device))
     try:
         return _train_inpainting(cfg, model_cfg, ckpt_path, info, device, resume, num_workers, progress)

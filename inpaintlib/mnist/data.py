@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import check_int
 from ..utils import to_model
 from ..gaussian import GaussianModel, fit_gaussian
 
@@ -50,8 +51,7 @@ def load_test_images(data_root: str | os.PathLike = "data", n: int | None = None
         if n is not None and n > len(images):
             raise
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(images):
-            raise ValueError(f"n_eval must be an int in [1, {len(images)}] (the size of the test split), got {n!r}")
+        n = check_int(n, "n_eval (at most the size of the test split)", 1, len(images))
         images, labels = images[:n], labels[:n]
     return images.float() / 255.0, labels
 
@@ -97,8 +97,7 @@ def mnist_gaussian(data_root: str = "data", size: int = 28, rank: int = 32, n: i
                    pred: str = "eps") -> GaussianModel:
     """The Gaussian fitted to MNIST training digits (the first ``n``, all if None), average-pooled
     to ``size`` x ``size`` when ``size`` < 28 (adaptive average pooling; 14 and 7 pool 2x2 and 4x4)."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= 28:
-        raise ValueError(f"size must be an int in [2, 28], got {size!r}")
+    size = check_int(size, "size", 2, 28)
     data, _ = load_mnist(data_root, train=True)
     x = data[:n].float() / 255.0
     if size != 28:

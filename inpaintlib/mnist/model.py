@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from ..blocks import Attention, Downsample, ResBlock, Upsample, group_count, time_mlp
-from ..schedule import PREDICTIONS, SCHEDULES, check_name
+from ..checks import check_bool, check_choice
+from ..schedule import PREDICTIONS, SCHEDULES
 
 CONDITIONS = ("none", "mask")
 
@@ -44,12 +45,11 @@ class ModelConfig:
 
     def __post_init__(self):
         self.channel_mults = tuple(self.channel_mults)
-        check_name(self.pred, "pred", PREDICTIONS)
-        check_name(self.cond, "cond", CONDITIONS)
-        check_name(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.pred, "pred", PREDICTIONS)
+        check_choice(self.cond, "cond", CONDITIONS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
         for name in ("self_cond", "coord_conv"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
 
     @property
     def in_channels(self) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -26,11 +25,11 @@ import torch
 
 from .. import distributed as dist
 from ..accel import cuda_tf32, resolve_amp
-from ..checks import check_int
+from ..checks import check_bool, check_choice, check_int, check_number, check_optional_int
 from ..masks import center_hole, random_box_holes
 from ..metrics import HoleMetrics
 from ..samplers import inpaint
-from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule, check_name
+from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 from ..trainer import Trainer, optimizer_step
 from ..utils import check_writable_dir, resolve_device, save_panel
 from .data import TensorBatches, load_mnist, load_test_images
@@ -78,13 +77,9 @@ class TrainConfig:
         positive_ints = ("epochs", "batch_size", "timesteps", "sample_every", "sample_steps", "center_box",
                          "dc_repeats", "grad_accum", "base_channels")
         for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            setattr(self, name, check_int(getattr(self, name), name))
         for name in ("max_steps", "train_subset"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+            setattr(self, name, check_optional_int(getattr(self, name), name))
         if self.timesteps < 2:
             raise ValueError(f"timesteps (the number of diffusion timesteps T) must be >= 2, got {self.timesteps}")
         if self.sample_steps > self.timesteps:
@@ -92,26 +87,20 @@ class TrainConfig:
         if self.center_box > 28:
             raise ValueError(f"center_box must be in [1, 28], got {self.center_box}")
         for name in ("lr", "hole_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            check_number(getattr(self, name), name, 0, low_open=True)
         for name in ("p2_k", "p2_gamma", "clip_grad", "warmup_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            check_number(getattr(self, name), name, 0)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
+        check_number(self.eta, "eta", 0, 1)
         for name in ("dc_fixed_z", "self_cond", "coord_conv"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         if self.p2_k == 0 and self.p2_gamma > 0:
             raise ValueError("p2_k must be > 0 when p2_gamma > 0 (the P2 weight 1/(p2_k + SNR)^gamma)")
-        check_name(self.pred, "pred", PREDICTIONS)
-        check_name(self.cond, "cond", CONDITIONS)
-        check_name(self.schedule, "schedule", SCHEDULES)
-        check_name(self.train_holes, "train_holes", TRAIN_HOLES)
+        check_choice(self.pred, "pred", PREDICTIONS)
+        check_choice(self.cond, "cond", CONDITIONS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.train_holes, "train_holes", TRAIN_HOLES)
 
     @classmethod
     def from_arguments(cls, arguments: dict) -> "TrainConfig":
@@ -251,8 +240,7 @@ def train(*, out_dir: str = "outputs/inpaint", data_root: str = "data", device=N
     The batches stay on the device (``TensorBatches``): no host-to-device copy per step.
     """
     cfg = TrainConfig.from_arguments(config)
-    if not isinstance(compile, bool):
-        raise ValueError(f"compile must be True or False, got {compile!r}")
+    check_bool(compile, "compile")
     device = resolve_device(device)
     amp = resolve_amp(amp, device)
     info, device = dist.setup_distributed(device)

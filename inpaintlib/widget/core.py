@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_int
+from ..checks import check_choice, check_int, check_int_pair, check_number
 from ..freeform.data import read_image
 from ..masks import center_hole, check_hole
 from ..utils import to_unit
@@ -78,15 +78,6 @@ def decode_data_url(url: str, name: str = "url") -> tuple:
 # the painted mask
 
 
-def check_size(size) -> tuple:
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in size)):
-        raise ValueError(f"size must be an int >= 1 or a pair (H, W) of ints >= 1, got {size!r}")
-    return int(size[0]), int(size[1])
-
-
 def hole_from_painted(painted: np.ndarray, scale: int, threshold: float = 0.5) -> torch.Tensor:
     """Painted mask at canvas resolution (H * scale, W * scale), values in [0, 1] (the painted
     fraction of each canvas pixel) -> hole (1, 1, H, W), 1 = fill.
@@ -115,7 +106,7 @@ class CanvasMask:
     of the stroke (a round brush, as the canvas draws it)."""
 
     def __init__(self, size=28, scale: int = 10, colour=HOLE_COLOUR):
-        self.size = check_size(size)
+        self.size = check_int_pair(size, "size")
         self.scale = check_int(scale, "scale", 1)
         self.colour = tuple(colour)
         H, W = self.size
@@ -135,8 +126,7 @@ class CanvasMask:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) if len(points) else np.zeros((0, 2))
         if pts.shape[0] == 0 or not np.isfinite(pts).all():
             raise ValueError(f"points must be a non-empty list of finite (x, y) pairs, got {points!r}")
-        if isinstance(brush, bool) or not isinstance(brush, (int, float)) or not brush > 0:
-            raise ValueError(f"brush must be a number > 0 (its width in image pixels), got {brush!r}")
+        check_number(brush, "brush (its width in image pixels)", 0, low_open=True)
         s, r = self.scale, brush * self.scale / 2.0
         pts = pts * s
         segments = list(zip(pts[:-1], pts[1:])) if len(pts) > 1 else [(pts[0], pts[0])]

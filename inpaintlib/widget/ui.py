@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..samplers import SAMPLERS, sampler_options
-from ..checks import check_number
+from ..checks import check_choice, check_number
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
 from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, generated_patterns,
                    image_to_tensor, live_panel, picture_png, result_panel, run_inpainting, sampler_takes, write_gif)
@@ -389,8 +389,7 @@ class InpaintWidget(_InpaintWidgetBase):
         S = model.config.image_size
         if tuple(images.shape[-2:]) != (S, S) or len(images) < 1:
             raise ValueError(f"images must be (N >= 1, 1, {S}, {S}) for this model, got {tuple(images.shape)}")
-        if source not in ("test", "draw"):
-            raise ValueError(f"source must be 'test' or 'draw', got {source!r}")
+        check_choice(source, "source", ("test", "draw"))
         self.images, self.labels = images.float(), labels
         self._start_source, self._start_index = source, check_int(index, "index", 0, len(images) - 1)
         self.ink_layer = CanvasMask(S, scale, INK_COLOUR)
