@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 AMP_TOLERANCE_DB = 0.5  # |PSNR_hole(amp) - PSNR_hole(fp32)| on 64 digits, guided sampler
 COMPILE_TOLERANCE = 1e-3  # max |compiled - eager| of one network output, fp32

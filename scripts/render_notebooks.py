@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sync_notebooks import META_KEY, NOTEBOOK_DIR, code_hash, notebook_names, sync  # noqa: E402
+from sync_notebooks import META_KEY, NOTEBOOK_DIR, code_hash, notebook_names, sync  # scripts/ is on sys.path
 
 DPI = 72  # inline figures: enough for a 28x28 digit grid, small enough for the size limit
 MAX_BYTES = 4_000_000

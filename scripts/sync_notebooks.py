@@ -46,7 +46,6 @@ def stored_hash(nb) -> str | None:
 
 def with_first_cells(nb, name: str):
     """``nb`` with its badge and first code cell written from ``inpaintlib/notebook.py``."""
-    sys.path.insert(0, str(ROOT))
     from inpaintlib.notebook import badge_markdown, setup_cell_source
 
     first = nb.cells[0]

@@ -22,23 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from inpaintlib.freeform import MASK_KINDS, compare_with_telea, find_images, load_rgb, make_patterns, train_inpainting
+from inpaintlib.freeform.model import FreeformConfig, freeform_config
+from inpaintlib.freeform.recipe import InpaintingTrainConfig
+from inpaintlib.registry import load_model
+from inpaintlib.trainer import warm_restart_state
+from inpaintlib.utils import save_panel
 
-from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint  # noqa: E402
-from inpaintlib.registry import load_model  # noqa: E402
-from inpaintlib.freeform import compare_with_telea, train_inpainting  # noqa: E402
-from inpaintlib.freeform.recipe import InpaintingTrainConfig  # noqa: E402
-from inpaintlib.freeform.model import FreeformConfig, freeform_config  # noqa: E402
-from inpaintlib.trainer import warm_restart_state  # noqa: E402
-from inpaintlib.freeform import MASK_KINDS, find_images, load_rgb, make_patterns  # noqa: E402
-from inpaintlib.utils import save_panel  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ship(checkpoint: Path, target: Path) -> Path:
@@ -57,7 +54,24 @@ def check_ship_target(target: Path, overwrite: bool) -> None:
                          "or --ship a new path (for example under --out)")
 
 
-def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_config: dict | None = None) -> dict:
+def with_base_net(ckpt: dict, base_weights: Path, model_config: dict) -> dict:
+    """``ckpt`` (EMA weights of a diffusion network) with the frozen regression U-Net of ``base_weights``
+    added as its ``base_net`` (``FreeformConfig.base="mmse"``); that file's network must be the one
+    ``model_config``'s ``base_config()`` describes."""
+    want = FreeformConfig.from_dict(model_config).base_config().to_dict()
+    base = load_checkpoint(base_weights, kind="freeform")
+    have = FreeformConfig.from_dict(base["model_config"]).to_dict()
+    if have != want:
+        differ = sorted(k for k in want if have.get(k) != want[k])
+        raise ValueError(f"--base_weights {str(base_weights)!r}: not the regression U-Net base='mmse' needs "
+                         f"(differs in {differ})")
+    ema = {k: v for k, v in ckpt["ema"].items() if not k.startswith("base_net.")}
+    ema.update({f"base_net.{k}": v for k, v in base["ema"].items()})
+    return dict(ckpt, ema=ema)
+
+
+def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_config: dict | None = None,
+               base_weights: Path | None = None) -> dict:
     """A resumable checkpoint at ``ckpt_path`` that starts from the EMA weights of ``src`` (a shipped,
     weights-only file) and carries ``cfg`` as its training configuration, so ``train_inpainting(...,
     resume=True)`` with the same arguments continues from it (a warm restart:
@@ -77,6 +91,11 @@ def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_con
     if model_config["pred"] != saved["pred"]:
         ckpt = dict(ckpt, ema={k: torch.zeros_like(v) if k.startswith("conv_out.") else v
                                for k, v in ckpt["ema"].items()})
+    if model_config["base"] == "mmse":
+        if base_weights is None:
+            raise ValueError("base='mmse' needs --base_weights (the regression U-Net, e.g. "
+                             "inpaintlib/weights/patterns_mmse.pt)")
+        ckpt = with_base_net(ckpt, base_weights, model_config)
     state = warm_restart_state(ckpt, src, kind="freeform", train_config=asdict(cfg), model_config=model_config)
     atomic_save(state, ckpt_path)
     return state
@@ -117,8 +136,11 @@ def main(argv=None) -> None:
     p.add_argument("--ship", default=str(ROOT / "inpaintlib" / "weights" / "patterns_small.pt"))
     p.add_argument("--preset", default="small")
     p.add_argument("--image_size", type=int, default=64)
-    p.add_argument("--base", default="none", choices=("none", "harmonic"),
-                   help="diffuse the hole itself (none) or its residual from the harmonic fill (FreeformConfig.base)")
+    p.add_argument("--base", default="none", choices=("none", "harmonic", "mmse"),
+                   help="diffuse the hole itself (none) or its residual from the harmonic fill or from a frozen "
+                        "regression U-Net's fill (mmse: needs --init_from and --base_weights; FreeformConfig.base)")
+    p.add_argument("--base_weights", default=None,
+                   help="with --base mmse: the regression U-Net whose fill the residual is taken from")
     p.add_argument("--pred", default=None, choices=("eps", "x0", "v"),
                    help="the network's output (default: the preset's; FreeformConfig.pred)")
     p.add_argument("--objective", default="diffusion", choices=("diffusion", "mmse"),
@@ -158,7 +180,8 @@ def main(argv=None) -> None:
         if args.init_from and not (out / "checkpoint.pt").exists():
             cfg = InpaintingTrainConfig(str(out / "train"), args.epochs, args.batch_size, args.lr, args.image_size, 1,
                                         args.max_steps, args.seed, args.ema_decay)
-            state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg, model_cfg.to_dict())
+            state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg, model_cfg.to_dict(),
+                               Path(args.base_weights) if args.base_weights else None)
             print(f"warm start from {args.init_from} at step {state['step']}")
         result = train_inpainting(out / "train", out / "checkpoint.pt", num_epochs=args.epochs,
                                   batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,

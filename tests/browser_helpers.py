@@ -92,6 +92,17 @@ def wait_text(page, locator, predicate_js: str, timeout: int = TIMEOUT_MS) -> st
     return handle.text_content()
 
 
+def press_run(page, widget, kernel_json, name: str = "widget", timeout: int = TIMEOUT_MS) -> str:
+    """Press the widget's Run button and return the status line of that run when it is done. The
+    status still reads "done ..." from the run before, so the kernel first sets it to a marker and the
+    browser is seen showing it: a "done" read after the click is this run's, never the last one's."""
+    status = widget.locator(".inpaint-status")
+    kernel_json(page, f"{name}.status.value = 'waiting for Run'; print('null')")
+    wait_text(page, status, "text === 'waiting for Run'", timeout=timeout)
+    widget.locator("button.inpaint-run").click()
+    return wait_text(page, status, "text.startsWith('done')", timeout=timeout)
+
+
 def upload_image(page, ff, tmp: Path, kernel_json) -> None:
     """Choose an image file with the free-form widget's upload button (Playwright fills its file
     input; the browser reads the file as a data URL and sends it as a string) and check that the

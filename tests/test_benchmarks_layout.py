@@ -21,9 +21,10 @@ def test_no_module_is_longer_than_the_rule(path):
     assert n <= MAX_LINES, f"{path.relative_to(REPO)} has {n} lines (at most {MAX_LINES}): split it"
 
 
-def test_benchmarks_import_their_siblings_without_editing_sys_path():
-    """``python benchmarks/x.py`` puts benchmarks/ first on sys.path; pytest's ``pythonpath`` does the same."""
-    offenders = [str(p.relative_to(REPO)) for p in sources("benchmarks")
+def test_benchmarks_and_scripts_import_without_editing_sys_path():
+    """``python benchmarks/x.py`` puts benchmarks/ first on sys.path (scripts/ likewise), and the package is
+    installed (``pip install -e .``); pytest's ``pythonpath`` does the same for benchmarks/."""
+    offenders = [str(p.relative_to(REPO)) for p in sources("benchmarks") + sources("scripts")
                  if any(isinstance(node, ast.Attribute) and node.attr in ("insert", "append")
                         and isinstance(node.value, ast.Attribute) and node.value.attr == "path"
                         for node in ast.walk(ast.parse(p.read_text())))]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
-                             hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
+                             press_run, hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "06_interactive.ipynb"
@@ -221,6 +221,8 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
 
                 # 2. press Run (more steps than fast mode, so that the live view can be seen at work)
                 kernel_json(page, "widget.steps.value = 40; widget.every.value = 2; print('null')")
+                kernel_json(page, "widget.status.value = 'waiting for Run'; print('null')")
+                wait_text(page, status, "text === 'waiting for Run'")  # a "done" read below is this run's
                 w.locator("button.inpaint-run").click()
                 try:
                     wait_text(page, status, "/running: proposal (1[2-9]|2[0-9])\\//.test(text)", timeout=60_000)
@@ -258,8 +260,7 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
                 stroke(page, canvas, [(0.3, 0.15), (0.85, 0.35)])
                 wait_text(page, label, "/hole: [1-9][0-9]* of 784/.test(text)")
                 kernel_json(page, "widget.steps.value = 20; print('null')")
-                w.locator("button.inpaint-run").click()
-                wait_text(page, status, "text.startsWith('done')")
+                press_run(page, w, kernel_json)
                 w.screenshot(path=str(shots / "widget_draw_digit.png"))
 
                 # the free-form widget, as the notebook left it

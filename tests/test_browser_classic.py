@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, check_result_panel, free_port,
-                             hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
+                             press_run, hole_count, image_bytes, stop_lab, stroke, upload_image, wait_for_server, wait_text)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "colab"))
@@ -181,8 +181,7 @@ def drive_classic_notebook(venv, tmp_path):
 
                     # press Run
                     kernel_json(page, "widget.steps.value = 10; widget.every.value = 2; print('null')")
-                    w.locator("button.inpaint-run").click()
-                    done = wait_text(page, status, "text.startsWith('done')")
+                    done = press_run(page, w, kernel_json)
                     after, deadline = image_bytes(result), time.monotonic() + 60  # the picture's update may trail the status
                     while after == before and time.monotonic() < deadline:
                         time.sleep(0.25)

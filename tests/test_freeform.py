@@ -461,6 +461,44 @@ def test_base_harmonic_predicts_the_residual_and_reads_out_the_images_target():
     assert FreeformConfig.from_dict({k: v for k, v in FreeformConfig().to_dict().items() if k != "base"}).base == "none"
 
 
+def test_base_mmse_diffuses_the_residual_from_a_frozen_regression_unet():
+    """base="mmse": the hole's residual is taken from the fill of a regression U-Net held inside the model
+    (``base_net``, its own configuration ``base_config()``): frozen, in eval mode, saved with the model, and
+    its fill is what the model reads out where the inner network predicts a zero residual."""
+    from inpaintlib.freeform import mmse_fill
+    from inpaintlib.freeform.model import InpaintingUNET, build_freeform_model, freeform_config
+    from inpaintlib.utils import to_model, to_unit
+
+    cfg = freeform_config("tiny", pred="x0", base="mmse")
+    assert cfg.base_config().objective == "mmse" and cfg.base_config().base == "harmonic"
+    model = InpaintingUNET(cfg)
+    torch.manual_seed(0)
+    for p in model.base_net.parameters():  # a regression U-Net with some output (conv_out starts at zero)
+        p.data.normal_(0.0, 0.05)
+    model.train()
+    assert not model.base_net.training and not any(p.requires_grad for p in model.base_net.parameters())
+    assert all(p.requires_grad for name, p in model.named_parameters() if not name.startswith("base_net."))
+    assert any(k.startswith("base_net.") for k in model.state_dict())
+    again = build_freeform_model(cfg.to_dict())
+    again.load_state_dict(model.state_dict())  # saved and rebuilt with it
+
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(2, 3, 32, 32, generator=g)
+    hole = torch.zeros(2, 1, 32, 32)
+    hole[..., 6:20, 10:26] = 1.0
+    expected = mmse_fill(model.base_net, images, hole)  # what the frozen U-Net alone fills
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32, generator=g), torch.tensor([3, 900]), y=to_model(images) * (1 - hole),
+                    hole=hole)  # the inner network starts at zero: a zero residual, so x0 = the base fill
+    torch.testing.assert_close(hole * to_unit(out), hole * expected, atol=1e-5, rtol=1e-5)
+    assert (hole * (expected - images)).abs().sum() > 0  # not trivially the truth
+    with pytest.raises(ValueError, match="base_config"):
+        freeform_config("tiny", base="harmonic").base_config()
+    with pytest.raises(ValueError, match="objective"):
+        freeform_config("tiny", pred="x0", base="mmse", objective="mmse")
+
+
 def test_compare_with_telea_scores_the_model_as_inpaint_image_fills_and_both_classical_fills(trained):
     from inpaintlib.freeform import compare_with_telea
 

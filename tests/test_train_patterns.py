@@ -4,6 +4,7 @@ import torch
 
 from inpaintlib import pretrained
 from inpaintlib.checkpoint import load_checkpoint
+from inpaintlib.registry import load_model
 from inpaintlib.freeform import make_patterns, train_inpainting
 from inpaintlib.freeform.recipe import InpaintingTrainConfig
 
@@ -51,6 +52,29 @@ def test_warm_start_may_change_only_the_base_of_the_network(tmp_path):
     wider = freeform_config("small", image_size=64, widths=(16, 32, 64, 128, 128, 48)).to_dict()
     with pytest.raises(ValueError, match="widths"):
         script.warm_start(pretrained("patterns"), tmp_path / "b.pt", cfg, wider)
+
+
+def test_warm_start_onto_an_mmse_base_takes_the_regression_unet_from_base_weights(tmp_path):
+    """--base mmse: the diffusion weights come from --init_from, the frozen base_net's from --base_weights
+    (which must be the regression U-Net the configuration describes); without it, a clear refusal."""
+    from inpaintlib.freeform.model import freeform_config
+
+    script = load_script("scripts/train_patterns.py", "train_patterns_script")
+    cfg = InpaintingTrainConfig(str(tmp_path / "train"), 10, 2, 3e-4, 64, 1, None, 0, 0.995)
+    other = freeform_config("small", image_size=64, base="mmse").to_dict()
+    with pytest.raises(ValueError, match="base_weights"):
+        script.warm_start(pretrained("patterns"), tmp_path / "a.pt", cfg, other)
+    with pytest.raises(ValueError, match="regression U-Net"):  # the diffusion model is not a regression U-Net
+        script.warm_start(pretrained("patterns"), tmp_path / "a.pt", cfg, other, pretrained("patterns"))
+    state = script.warm_start(pretrained("patterns"), tmp_path / "a.pt", cfg, other, pretrained("patterns-mmse"))
+    mmse = load_checkpoint(pretrained("patterns-mmse"), kind="freeform")["ema"]
+    shipped = load_checkpoint(pretrained("patterns"), kind="freeform")["ema"]
+    for key in ("ema", "model"):
+        assert torch.equal(state[key]["base_net.conv_out.weight"].float(), mmse["conv_out.weight"].float())
+        assert torch.equal(state[key]["conv_out.weight"].float(), shipped["conv_out.weight"].float())
+    model = load_model(tmp_path / "a.pt")  # the warm start loads as a model, base_net and all
+    assert model.config.base == "mmse" and torch.equal(model.base_net.conv_out.weight.float(),
+                                                       mmse["conv_out.weight"].float())
 
 
 def test_ship_refuses_to_replace_an_existing_file_before_it_trains(tmp_path, monkeypatch):

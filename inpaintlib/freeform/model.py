@@ -26,7 +26,7 @@ from ..checks import check_choice, is_int
 from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
-BASES = ("none", "harmonic")  # what an InpaintingUNET's hole is diffused relative to (FreeformConfig.base)
+BASES = ("none", "harmonic", "mmse")  # what an InpaintingUNET's hole is diffused relative to (FreeformConfig.base)
 OBJECTIVES = ("diffusion", "mmse")  # what an InpaintingUNET is trained for (FreeformConfig.objective)
 
 
@@ -55,7 +55,8 @@ class FreeformConfig:
     cond: str = "mask"  # "mask": InpaintingUNET (sees the mask); "none": UNET
     T: int = 1000
     schedule: str = "linear"  # the guide: beta linear from 1e-4 to 0.02 over T = 1000 steps
-    base: str = "none"  # "harmonic": the network diffuses the hole's residual from the harmonic fill (InpaintingUNET)
+    base: str = "none"  # "harmonic": the network diffuses the hole's residual from the harmonic fill (InpaintingUNET);
+    # "mmse": from the fill of a frozen regression U-Net of the same architecture held inside it (base_config)
     # "mmse": not a diffusion model but a regression U-Net of the same architecture, trained with MSE on the
     # hole from an input that carries nothing in it (t = T - 1, hole zeroed): its one output is E[x_0 | known],
     # the posterior mean, the reference every sampler's PSNR is compared with (freeform.baseline.mmse_fill)
@@ -101,6 +102,17 @@ class FreeformConfig:
                              f"known pixels), got pred={self.pred!r}, cond={self.cond!r}")
         if self.base != "none" and self.cond != "mask":
             raise ValueError(f"base={self.base!r} needs cond='mask' (the fill is computed from the known pixels)")
+        if self.base == "mmse" and self.objective == "mmse":
+            raise ValueError("base='mmse' is for a diffusion model on top of a regression U-Net; objective='mmse' "
+                             "is that regression U-Net itself (give it base='none' or 'harmonic')")
+
+    def base_config(self) -> "FreeformConfig":
+        """base="mmse": the configuration of the frozen regression U-Net whose fill the hole's residual
+        is taken from: this network's architecture, trained as ``objective="mmse"`` (pred="x0") on the
+        harmonic fill's residual, as ``pretrained("patterns-mmse")`` is."""
+        if self.base != "mmse":
+            raise ValueError(f"base_config is for base='mmse', this configuration has base={self.base!r}")
+        return FreeformConfig.from_dict(dict(self.to_dict(), base="harmonic", objective="mmse", pred="x0"))
 
     @property
     def num_down(self) -> int:
@@ -308,6 +320,17 @@ class InpaintingUNET(UNET):
 
     expected_cond = "mask"
 
+    def __init__(self, config: FreeformConfig | None = None, preset: str | None = None, **overrides):
+        super().__init__(config, preset, **overrides)
+        if self.config.base == "mmse":  # the regression U-Net the residual is taken from: frozen, saved with it
+            self.base_net = InpaintingUNET(self.config.base_config()).requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> "InpaintingUNET":
+        super().train(mode)
+        if self.config.base == "mmse":
+            self.base_net.eval()  # frozen: never in training mode (dropout off)
+        return self
+
     def build_input(self, cfg: FreeformConfig) -> nn.Module:
         return MaskedInput(cfg.channels, cfg.widths[0])
 
@@ -331,9 +354,10 @@ class InpaintingUNET(UNET):
         return self._residual_forward(x, t, mask)
 
     def base_fill(self, x_in: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """B = the harmonic fill of the hole from the known pixels of ``x_in`` (known pixels: their own
-        values). The last one is kept: a sampler calls the network with the same observation at every
-        step, so it is computed once per sampling run."""
+        """B = the fill of the hole from the known pixels of ``x_in`` (known pixels: their own values):
+        the harmonic fill (base="harmonic"), or the frozen regression U-Net's estimate of E[x_0 | known]
+        (base="mmse", clamped to [-1, 1]). The last one is kept: a sampler calls the network with the
+        same observation at every step, so it is computed once per sampling run."""
         from .baseline import harmonic_fill
 
         known = keep * x_in
@@ -341,12 +365,18 @@ class InpaintingUNET(UNET):
         if cached is not None and cached[0].shape == known.shape and torch.equal(cached[0], known) \
                 and torch.equal(cached[1], keep):
             return cached[2]
-        fill = harmonic_fill(known, keep)
+        if self.config.base == "mmse":
+            with torch.no_grad():
+                t_last = torch.full((known.shape[0],), self.config.T - 1, dtype=torch.long, device=known.device)
+                mean = self.base_net(torch.zeros_like(known), t_last, y=known, hole=1.0 - keep).float()
+            fill = keep * known + (1.0 - keep) * mean.clamp(-1.0, 1.0).to(known.dtype)
+        else:
+            fill = harmonic_fill(known, keep)
         self._base_cache = (known.detach(), keep.detach(), fill.detach()) if not torch.is_grad_enabled() else None
         return fill
 
     def _residual_forward(self, x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """base="harmonic". With B the harmonic fill and r = x_0 - B the residual, x_t of the image and
+        """base="harmonic" or "mmse". With B the base fill and r = x_0 - B the residual, x_t of the image and
         r_t of the residual differ by a known term (same eps): r_t = x_t - sqrt(abar_t) B. The U-Net sees
         the clean known pixels and r_t in the hole and predicts the residual's target; it is returned as
         the image's target, so the samplers and the loss need not know:
