@@ -82,6 +82,7 @@ def test_shipped_mnist_models_load_with_their_configs():
         assert not torch.equal(out, images * (1 - hole))  # the hole was filled
 
 
+@pytest.mark.slow  # the shipped networks sample real digits: the full suite runs it
 def test_shipped_mnist_models_fill_the_hole_better_than_the_mean_digit():
     """The shipped weights really inpaint (a broken export or a wrong config would not): on 64 shipped
     test digits the mask model at 10 steps, and the default with the sampler its card recommends, both

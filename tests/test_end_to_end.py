@@ -140,6 +140,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
         train(out_dir=str(tmp_path / "out"), data_root=str(tmp_path / "empty"), max_steps=1)
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_command_line_runs_the_three_calls(tmp_path, mnist_root):
     run = lambda *a: subprocess.run([sys.executable, "-m", "inpaintlib", *a], capture_output=True, text=True)  # noqa: E731
     out = str(tmp_path)

@@ -34,6 +34,7 @@ def run_args(data, path, **kw):
     return (str(data), str(path)), args
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_killed_train_inpainting_resumes_to_the_same_weights(tmp_path, patterns):
     """SIGKILL train_inpainting after its first mid-epoch checkpoint; the resumed run ends bitwise
     equal to an uninterrupted one (CPU, same thread count)."""
@@ -79,6 +80,7 @@ def test_epoch_batches_shard_like_a_distributed_sampler():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo on Windows is not supported here")
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_train_inpainting_torchrun_two_processes_gloo(tmp_path, patterns):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -131,6 +131,7 @@ def test_target_check_compares_against_the_right_rows(quality):
     assert not quality.check_targets(rows, "m", 50, 1, 16)["known pixels equal the input exactly"]["met"]
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_quality_script_end_to_end_on_a_few_images(quality, tiny_run, mnist_root, tmp_path, capsys):
     args = ["--ckpt", f"tiny={tiny_run.checkpoint}", "--data_root", mnist_root, "--n_test", "24",
             "--n_diffusion", "10", "--n_posterior", "6", "--steps", "2,3", "--dc_repeats", "1",
@@ -310,6 +311,7 @@ def test_ladder_targets_pick_the_best_sampler_within_budget(quality):
     assert not quality.ladder_targets(refs + ladder, "m")["its identity >= ideal-posterior identity - 0.01"]["met"]
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_quality_script_runs_the_ladder_with_label_sets(quality, tiny_run, mnist_root, tmp_path):
     args = ["--ckpt", f"tiny={tiny_run.checkpoint}", "--data_root", mnist_root, "--n_test", "16",
             "--n_diffusion", "8", "--regression_steps", "2", "--regression_batch", "8", "--regression_channels", "8",

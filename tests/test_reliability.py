@@ -25,6 +25,7 @@ def small_run(out, mnist_root, **kw):
     return args
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_killed_run_resumes_to_the_same_weights(tmp_path, mnist_root):
     """SIGKILL a training process after its first checkpoint; the resumed run ends bitwise equal
     to an uninterrupted one (CPU)."""
@@ -86,6 +87,7 @@ def test_output_folder_that_cannot_be_written(tmp_path, mnist_root):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo on Windows is not supported here")
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_torchrun_two_processes_gloo(tmp_path, mnist_root):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -202,6 +202,7 @@ def test_our_training_steps_are_the_packages_own(speed, monkeypatch, system, bin
     assert sum(not torch.equal(a, b) for a, b in zip(before, model.parameters())) > 5
 
 
+@pytest.mark.slow  # a subprocess or a script end to end: the full suite runs it
 def test_smoke_run_writes_the_documented_json(speed, tmp_path, capsys, mnist_root):
     out = tmp_path / "speed.json"
     speed.main(["--smoke", "--threads", "1", "--data_root", mnist_root, "--out", str(out)])
