@@ -200,6 +200,17 @@ print(f"saved {ff.save_gif()}")
 display(Image(data=ff.result_view.value))
 
 # %% [markdown]
+# The widget shows one sample. Its **compare fills** button (or `ff.compare()`) sets it beside the other fills of
+# notebook 07 on the same hole, each with its PSNR_hole: the harmonic fill, OpenCV Telea, this sample,
+# `inpaint_image`'s default fill (the mean of four samples) and the MMSE reference (`pretrained("patterns-mmse")`,
+# a regression U-Net's estimate of the posterior mean). The image on the canvas is the ground truth.
+
+# %%
+ff.compare()
+print(ff.status.value)
+display(Image(data=ff.compare_view.value))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Paint a hole that covers only the top half of a 7: how often does the model draw a 7 again, and what else

@@ -299,6 +299,23 @@ def _photo_and_mask(folder: Path):
     return image, mask
 
 
+def test_inpaint_image_leaves_the_callers_matplotlib_backend_alone(trained, tmp_path, monkeypatch):
+    """Its comparison figure is a standalone Figure: a notebook's inline backend (and so every figure after
+    the call) survives. Selecting a backend, or creating a pyplot figure, would be seen here."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    root, result = trained
+    image, mask = _photo_and_mask(root)
+    image.save(tmp_path / "image.png")
+    mask.save(tmp_path / "mask.png")
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: pytest.fail(f"matplotlib.use{a} was called"))
+    before = plt.get_fignums()
+    inpaint_image(tmp_path / "image.png", tmp_path / "mask.png", root / "ckpt" / "model", num_denoising_steps=2,
+                  save_result=tmp_path / "out.png", mean_of=1, dc_repeats=1)
+    assert (tmp_path / "out_comparison.png").is_file() and plt.get_fignums() == before
+
+
 def test_inpaint_image_end_to_end_keeps_known_pixels_bit_for_bit(trained, tmp_path):
     root, result = trained
     image, mask = _photo_and_mask(root)
@@ -497,6 +514,25 @@ def test_base_mmse_diffuses_the_residual_from_a_frozen_regression_unet():
         freeform_config("tiny", base="harmonic").base_config()
     with pytest.raises(ValueError, match="objective"):
         freeform_config("tiny", pred="x0", base="mmse", objective="mmse")
+
+
+def test_init_from_fine_tunes_a_trained_network_at_another_size(trained, tmp_path):
+    """train_inpainting(init_from=...) starts from that checkpoint's EMA weights, with its architecture at the
+    new image_size (weights trained at 32x32 run at 64x64); step and optimizer start afresh."""
+    root, result = trained
+    start = load_checkpoint(result.checkpoint, kind="freeform")
+    make_patterns(tmp_path / "big", 8, image_size=64, seed=5)
+    tuned = train_inpainting(tmp_path / "big", tmp_path / "tuned.pt", num_epochs=1, batch_size=4, max_steps=1,
+                             lr=1e-9, image_size=64, init_from=result.checkpoint, progress=False)
+    saved = load_checkpoint(tuned.checkpoint, kind="freeform")
+    assert saved["step"] == 1 and saved["model_config"]["image_size"] == 64
+    assert {k: v for k, v in saved["model_config"].items() if k != "image_size"} == \
+        {k: v for k, v in start["model_config"].items() if k != "image_size"}
+    for key, value in start["ema"].items():  # one step at lr 1e-9: the starting weights, to rounding
+        torch.testing.assert_close(saved["model"][key].float(), value.float(), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="init_from"):
+        train_inpainting(tmp_path / "big", tmp_path / "other.pt", 1, 4, image_size=64, preset="tiny",
+                         init_from=result.checkpoint)
 
 
 def test_compare_with_telea_scores_the_model_as_inpaint_image_fills_and_both_classical_fills(trained):

@@ -547,6 +547,32 @@ def test_freeform_widget(tmp_path, tiny_model):
         FreeformInpaintWidget(model, n_patterns=1, sampler="ddnm")
 
 
+def test_freeform_widget_compares_the_fills_of_notebook_07():
+    """compare fills: the harmonic fill, Telea, this run's sample, inpaint_image's default fill and the MMSE
+    reference, each scored on the widget's image (the truth), shown in the compare view."""
+    from PIL import Image
+
+    from inpaintlib import load_model, pretrained
+    from inpaintlib.widget.core import compare_fills
+
+    w = FreeformInpaintWidget(load_model(pretrained("patterns")), n_patterns=2, steps=2, every=1)
+    w.clear_hole().paint([(20, 30), (44, 34)], brush=6)
+    fills = w.compare()  # no run yet for this hole: compare runs one first
+    assert list(fills) == ["harmonic", "Telea", "one sample", "default fill", "MMSE reference"]
+    assert torch.equal(fills["one sample"][0], (w.last_run.result.clamp(0, 1) * 255).round() / 255)
+    hole = w._run_hole.bool().expand_as(w.image)
+    for name, (fill, psnr) in fills.items():
+        assert torch.equal(fill[~hole], ((w.image[~hole] * 255).round() / 255)), name  # known pixels kept
+        assert 5.0 < psnr < 100.0, (name, psnr)
+    assert w.status.value.startswith("compared: harmonic ") and "MMSE reference" in w.status.value
+    panel = Image.open(io.BytesIO(w.compare_view.value))
+    assert panel.size[0] > 6 * 64  # seven tiles: input, five fills, truth
+    # on a flat image the harmonic fill is exact (capped at 100 dB), and so is Telea to 8-bit rounding
+    flat = torch.full((1, 3, 64, 64), 0.4)
+    exact = compare_fills(w.model, flat, w._run_hole, flat, steps=1)
+    assert exact["harmonic"][1] == 100.0 and exact["Telea"][1] > 40.0 and "MMSE reference" not in exact
+
+
 # ----------------------------------------------------------------------------------------------
 # what Colab needs: state in the constructor, strings not binary buffers, Colab's ipywidgets kept
 

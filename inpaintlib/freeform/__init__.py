@@ -4,7 +4,8 @@
     data.py       make_patterns, InpaintingDataset (the holes are inpaintlib/masks.py's random_hole)
     recipe.py     train_inpainting: the guide's loss and batches on the shared loop (inpaintlib/trainer.py)
     image_io.py   inpaint_image: the guide's inference on image files of any size
-    baseline.py   OpenCV Telea, the harmonic fill, and the comparison on the same holes
+    baseline.py   OpenCV Telea, the harmonic fill, the MMSE reference's fill, and the comparison on the same holes
+    photos.py     scikit-image's bundled photographs and seeded crops for a training folder
 
 Sampling is the shared ``samplers.ddim_inpaint`` with ``known="clean"`` (the guide's DDIM algorithm);
 the blocks are the shared ones of ``inpaintlib/blocks.py``.

@@ -36,25 +36,23 @@ def _output_paths(save_result, image_path, mask_path):
 
 
 def _save_comparison(path, original, hole, result) -> None:
-    """input with the hole in grey | mask (white = keep) | result, side by side, with titles."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """input with the hole in grey | mask (white = keep) | result, side by side, with titles. A standalone
+    Figure, not pyplot: it never touches the caller's backend (a notebook's inline figures keep showing)."""
     import numpy as np
+    from matplotlib.figure import Figure
 
     masked = np.where(hole[..., None], 128, original).astype(np.uint8)
     panels = [(masked, "input (hole in grey)"), ((~hole).astype(np.uint8) * 255, "mask (white = keep)"),
               (result, "inpainted")]
     H, W = hole.shape
-    fig, axes = plt.subplots(1, 3, figsize=(3 * 3.2, 3.2 * H / W + 0.5))
+    fig = Figure(figsize=(3 * 3.2, 3.2 * H / W + 0.5))
+    axes = fig.subplots(1, 3)
     for ax, (img, title) in zip(axes, panels):
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def inpaint_image(image_path, mask_path, checkpoint_path, num_denoising_steps: int = 50,

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .. import distributed as dist
+from ..checkpoint import load_checkpoint
 from ..checks import check_bool, check_int, check_number, check_optional_int
 from ..schedule import NoiseSchedule
 from ..trainer import EpochBatches, Trainer, check_resume
@@ -133,7 +134,7 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
                      max_steps: int | None = None, seed: int = 0, ema_decay: float = 0.999, warmup_steps: int = 100,
                      clip_grad: float = 1.0, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5), amp: bool = True,
                      save_every_n_steps: int | None = 500, resume: bool = False, overwrite: bool = False,
-                     num_workers: int | None = None, progress: bool = True) -> InpaintingTrainResult:
+                     num_workers: int | None = None, progress: bool = True, init_from=None) -> InpaintingTrainResult:
     """Train an ``InpaintingUNET`` on the images under ``dataset_path`` (the guide's loop).
 
     Each step: a batch of images with random free-form masks (``InpaintingDataset``), t ~ U{0..T-1},
@@ -158,6 +159,10 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     max_steps            cap on the total number of optimizer steps
     device               None: the best CUDA device, else the CPU
     num_workers          DataLoader workers (None: 4 on CUDA, else 0)
+    init_from            a fine-tune: a trained or shipped checkpoint (e.g. ``pretrained("patterns")``) whose
+                         EMA weights start the network, its architecture used at ``image_size`` (the network
+                         is convolutional: weights trained at 64x64 run at 128x128); preset must then be None.
+                         Step, optimizer and EMA start afresh; a resumed run keeps its own weights
     Returns an ``InpaintingTrainResult`` (checkpoint path, step, loss history, seconds).
 
     Several processes: under ``torchrun --nproc_per_node=N`` each process takes the GPU of its
@@ -172,7 +177,17 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     cfg = InpaintingTrainConfig(str(dataset_path), num_epochs, batch_size, lr, image_size, save_every_n_epochs,
                                 max_steps, seed, ema_decay, warmup_steps, clip_grad, mask_kinds, coverage, amp,
                                 save_every_n_steps)
-    model_cfg = _model_config_for(preset, image_size)
+    init_weights = None
+    if init_from is not None:
+        if preset is not None:
+            raise ValueError("pass preset or init_from, not both: init_from brings its own architecture")
+        init = load_checkpoint(init_from, kind="freeform")
+        if "ema" not in init:
+            raise ValueError(f"init_from {str(init_from)!r} holds no EMA weights")
+        model_cfg = _model_config_for(dict(init["model_config"], image_size=image_size), image_size)
+        init_weights = {k: v.float() if v.is_floating_point() else v for k, v in init["ema"].items()}
+    else:
+        model_cfg = _model_config_for(preset, image_size)
     ckpt_path = checkpoint_file(checkpoint_path)
     if ckpt_path.is_dir():
         raise ValueError(f"checkpoint_path {str(ckpt_path)!r} is a folder, expected a file path")
@@ -183,13 +198,14 @@ def train_inpainting(dataset_path, checkpoint_path, num_epochs: int, batch_size:
     num_workers = check_optional_int(num_workers, "num_workers", 0)
     info, device = dist.setup_distributed(resolve_device(device))
     try:
-        return _train_inpainting(cfg, model_cfg, ckpt_path, info, device, resume, num_workers, progress)
+        return _train_inpainting(cfg, model_cfg, ckpt_path, info, device, resume, num_workers, progress, init_weights)
     finally:
         dist.cleanup(info)
 
 
 def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckpt_path: Path, info: dist.DistInfo,
-                      device, resume: bool, num_workers, progress: bool) -> InpaintingTrainResult:
+                      device, resume: bool, num_workers, progress: bool,
+                      init_weights: dict | None = None) -> InpaintingTrainResult:
     num_workers = (4 if device.type == "cuda" else 0) if num_workers is None else num_workers
     dataset = InpaintingDataset(cfg.dataset_path, cfg.image_size, cfg.mask_kinds, cfg.coverage, seed=cfg.seed)
     sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world_size)
@@ -204,7 +220,10 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
                                          pin_memory=device.type == "cuda", persistent_workers=False)
 
     torch.manual_seed(cfg.seed)  # weight init (the same on every rank) and, with one process, dropout
-    model = InpaintingUNET(model_cfg).to(device)
+    model = InpaintingUNET(model_cfg)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)  # before the Trainer copies it into the EMA
+    model = model.to(device)
     trainer = Trainer(model, kind="freeform", cfg=cfg, model_config=model_cfg.to_dict(), train_config=asdict(cfg),
                       info=info, device=device, amp=cfg.amp, noise_seed=cfg.seed + 1 + 1000 * info.rank,
                       dropout_seed=cfg.seed + 1000 * info.rank if info.enabled else None)

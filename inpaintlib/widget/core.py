@@ -387,6 +387,41 @@ def result_panel(image01: torch.Tensor, hole: torch.Tensor, result01: torch.Tens
                  ["input", "result" if result01 is not None else f"result ({waiting})", "ground truth"])
 
 
+def compare_fills(model, image01: torch.Tensor, hole: torch.Tensor, one_sample: torch.Tensor, steps: int,
+                  seed: int = 0, mmse_model=None) -> dict:
+    """The free-form comparison of notebook 07 for one image and hole: {name: (fill (1, 3, S, S), PSNR_hole in
+    dB)} for the harmonic fill, OpenCV Telea, ``one_sample`` (the widget's run), ``inpaint_image``'s default
+    fill (``freeform.baseline.model_fill`` with its defaults at ``steps``, seeds from ``seed``) and, with
+    ``mmse_model`` (a regression U-Net, ``objective="mmse"``), the MMSE reference. Fills are rounded to 8-bit
+    levels before scoring, as a saved file is; ``image01`` is the truth."""
+    from ..freeform.baseline import harmonic_fill, mmse_fill, model_fill, telea_inpaint
+    from ..metrics import HoleMetrics
+
+    device = next(model.parameters()).device
+    image = image01.to(device)
+    hole = hole.to(device).reshape(1, 1, *image.shape[-2:])
+    fills = {"harmonic": harmonic_fill(image * (1 - hole), 1 - hole),
+             "Telea": telea_inpaint(image.cpu(), hole.cpu()).to(device),
+             "one sample": one_sample.to(device),
+             "default fill": model_fill(model, image, hole, steps, seed=seed)}
+    if mmse_model is not None:
+        fills["MMSE reference"] = mmse_fill(mmse_model, image, hole)
+    out = {}
+    for name, fill in fills.items():
+        fill = (fill.float().clamp(0, 1) * 255).round() / 255
+        metrics = HoleMetrics()
+        metrics.update(fill, image, hole)
+        out[name] = (fill.cpu(), metrics.per_image_psnr[0])
+    return out
+
+
+def comparison_panel(image01: torch.Tensor, hole: torch.Tensor, fills: dict, scale: int):
+    """[input, hole in red | each fill, its PSNR in the caption | ground truth]: a PIL image."""
+    tiles = [tile(image01, scale, hole, alpha=1.0)] + [tile(f, scale) for f, _ in fills.values()] + [tile(image01, scale)]
+    captions = ["input"] + [f"{name}: {psnr:.1f} dB" for name, (_, psnr) in fills.items()] + ["ground truth"]
+    return panel(tiles, captions)
+
+
 def write_gif(path, frames: list, image01: torch.Tensor, hole: torch.Tensor, result01: torch.Tensor,
               truth01: torch.Tensor | None = None, scale: int = 4, duration_ms: int = 120,
               hold_ms: int = 1500) -> Path:

@@ -11,8 +11,9 @@ import torch
 from ..samplers import SAMPLERS, sampler_options
 from ..checks import check_choice, check_number
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
-from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, generated_patterns,
-                   image_to_tensor, live_panel, picture_png, result_panel, run_inpainting, sampler_takes, write_gif)
+from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, compare_fills,
+                   comparison_panel, generated_patterns, image_to_tensor, live_panel, picture_png, result_panel,
+                   run_inpainting, sampler_takes, write_gif)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class _InpaintWidgetBase:
         right = W.VBox(choice + [self.steps, self.eta, self.dc_repeats, self.guidance, self.seed, self.every,
                         W.HBox([self.run_button, self.gif_button]), self.gif_path, self.status,
                         W.HTML("<b>live view</b>: x_t and the x0 estimate while DDIM runs"), self.live_view,
-                        W.HTML("<b>result</b>"), self.result_view])
+                        W.HTML("<b>result</b>"), self.result_view] + self._extra_views())
         self.ui = W.HBox([left, right], _dom_classes=("inpaint-widget", f"inpaint-{self.kind}"))
 
     # -- hooks for the subclasses (called while the widgets are built)
@@ -144,6 +145,9 @@ class _InpaintWidgetBase:
         return []
 
     def _extra_buttons(self) -> list:
+        return []
+
+    def _extra_views(self) -> list:
         return []
 
     def _tool_choice(self) -> tuple:
@@ -518,6 +522,7 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
     kind = "freeform"
     known, init_from_y = "clean", False
     sampler_names = ("replace",)
+    _mmse_model = None  # pretrained("patterns-mmse"), loaded on the first comparison
 
     def __init__(self, model=None, images: torch.Tensor | None = None, index: int = 0, n_patterns: int = 24,
                  pattern_seed: int = 1, scale: int | None = None, view_scale: int | None = None, brush=None,
@@ -544,6 +549,52 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
         self.source.observe(self._on_source, names="value")
         self.index.observe(lambda change: self.show_pattern(change["new"]), names="value")
         self.upload.observe(self._on_upload, names="data_url")
+        self.comparison = None
+
+    def _extra_buttons(self) -> list:
+        W = self.widgets
+        self.compare_button = W.Button(description="compare fills", icon="columns", _dom_classes=("inpaint-compare",),
+                                       tooltip="the harmonic fill, Telea, this run's sample, inpaint_image's default "
+                                               "fill and the MMSE reference, PSNR_hole under each")
+        self.compare_button.on_click(self._on_compare_click)
+        return [self.compare_button]
+
+    def _extra_views(self) -> list:
+        W = self.widgets
+        self.compare_view = view_class()(value=b"", img_class="inpaint-compare", alt="the fills compared",
+                                         _dom_classes=("inpaint-compare-view",),
+                                         layout=W.Layout(align_self="flex-start"))
+        return [W.HTML("<b>compare</b>: press <i>compare fills</i> after a run"), self.compare_view]
+
+    def compare(self) -> dict:
+        """Notebook 07's comparison on the widget's image and hole: {name: (fill, PSNR_hole)} for the harmonic
+        fill, Telea, the last run's sample (run first if there is none for this hole), ``inpaint_image``'s
+        default fill at the widget's steps and seed, and the MMSE reference ``pretrained("patterns-mmse")``
+        where its size matches the model's. Shown in the compare view; the image is the ground truth."""
+        from ..registry import load_model, pretrained
+
+        if self.last_run is None or not torch.equal(self.hole, self._run_hole):
+            self.run()
+        if self._mmse_model is None:
+            mmse = load_model(pretrained("patterns-mmse"), device=next(self.model.parameters()).device)
+            type(self)._mmse_model = mmse
+        mmse = self._mmse_model if self._mmse_model.config.image_size == self.size else None
+        self.status.value = "comparing: the default fill runs its samples..."
+        hole = self._run_hole
+        self.comparison = compare_fills(self.model, self.image, hole, self.last_run.result, self.steps.value,
+                                        self.seed.value, mmse)
+        self.compare_view.value = picture_png(comparison_panel(self.image, hole, self.comparison, self.view_scale))
+        self.status.value = "compared: " + ", ".join(f"{name} {psnr:.2f} dB"
+                                                     for name, (_, psnr) in self.comparison.items())
+        return self.comparison
+
+    def _on_compare_click(self, _button) -> None:
+        if self._busy:
+            return
+        try:
+            self.compare()
+        except Exception as err:  # a button's exception would vanish into a log
+            self.status.value = f"error: {err}"
 
     def _source_controls(self) -> list:
         W = self.widgets
