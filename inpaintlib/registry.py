@@ -1,6 +1,7 @@
 """The shipped models and how to load any checkpoint.
 
-    pretrained(name)              the path of a shipped checkpoint ("mnist", "mnist-mask", "patterns", "patterns-mmse")
+    pretrained(name)              the path of a shipped checkpoint ("mnist", "mnist-mask", "patterns", "patterns-mmse",
+                                  "patterns-residual")
     DESIGN, RECOMMENDED, BEST     the design's sampler settings, each shipped model's best, the best model
     load_model(path)              any checkpoint of this library, as the network its ``kind`` names
 
@@ -22,6 +23,7 @@ MODELS = {
     "mnist-mask": "mnist_cond_mask.pt",  # cond="mask": the network also sees the observation and hole
     "patterns": "patterns_small.pt",  # 64x64 free-form model on generated geometric patterns
     "patterns-mmse": "patterns_mmse.pt",  # its MMSE reference: a regression U-Net of the same size (E[x | known])
+    "patterns-residual": "patterns_residual.pt",  # diffusion of the residual from that MMSE fill (base="mmse")
 }
 
 

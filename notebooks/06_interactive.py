@@ -167,12 +167,13 @@ display(Image(data=widget.result_view.value))
 # (`make_patterns`) or **upload** an image (centre-cropped and resized to the model's size), paint any
 # hole, run. The sampler is the architecture guide's algorithm, as in `inpaint_image`: start from noise
 # in the hole and paste the clean known pixels into every $x_t$ and every $x_0$ estimate
-# (`known="clean"`, `init_from_y=False`).
+# (`known="clean"`, `init_from_y=False`). The model is `pretrained("patterns-residual")`, which diffuses the
+# hole's residual from a regression U-Net's estimate of the posterior mean (notebook 07, section 6).
 
 # %%
 candidates = [Path("outputs/07_free_form/small_model.pt"), Path("outputs/07_free_form_fast/small_model.pt")]
 try:
-    ff_path = pretrained("patterns")
+    ff_path = pretrained("patterns-residual")  # diffuses the residual from the MMSE reference's fill (notebook 07)
     print(f"using the shipped free-form model {ff_path.name}")
 except FileNotFoundError:
     ff_path = next((p for p in candidates if p.is_file()), None)
