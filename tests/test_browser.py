@@ -266,10 +266,22 @@ def test_draw_a_hole_and_run_in_jupyterlab(tmp_path):
                 # the free-form widget, as the notebook left it
                 ff = page.locator(".inpaint-freeform").first
                 ff.scroll_into_view_if_needed()
-                assert "done" in ff.locator(".inpaint-status").text_content()
+                # the notebook ran it and then compared the fills: the status says so, the compare view shows them
+                assert ff.locator(".inpaint-status").text_content().startswith("compared: harmonic ")
+                assert image_bytes(ff.locator("img.inpaint-compare"))[:8] == b"\x89PNG\r\n\x1a\n"
                 ff.screenshot(path=str(shots / "widget_freeform.png"))
                 # 4. upload an image of one's own (as a data URL string, not FileUpload's binary buffers)
                 upload_image(page, ff, tmp_path, kernel_json)
+                # 5. the compare button on it: a run for the hole, then the five fills, each with its PSNR
+                before = image_bytes(ff.locator("img.inpaint-compare"))
+                ff.locator("button.inpaint-compare").click()
+                wait_text(page, ff.locator(".inpaint-status"), "text.startsWith('compared: harmonic ')")
+                fills = kernel_json(page, "import json; print(json.dumps(list(ff.comparison)))")
+                assert fills == ["harmonic", "Telea", "one sample", "default fill", "MMSE reference"], fills
+                deadline = time.monotonic() + 60  # the picture's update may trail the status
+                while image_bytes(ff.locator("img.inpaint-compare")) == before and time.monotonic() < deadline:
+                    time.sleep(0.25)
+                assert image_bytes(ff.locator("img.inpaint-compare")) != before, "the compare view did not change"
             finally:
                 browser.close()
         print(f"notebook run in {ran_at - started:.0f} s, whole test {time.monotonic() - started:.0f} s")

@@ -7,6 +7,7 @@ Three files. ``core.py``, which needs neither a browser nor ipywidgets:
                                           ``to_hole()``: painted mask -> hole tensor (1 = fill)
     run_inpainting                        ``inpaint`` with a callback that keeps a frame every k proposals
     live_panel, result_panel, write_gif   the pictures (PIL): the live view, the final view, the GIF
+    compare_fills, comparison_panel       the free-form fills of notebook 07 side by side, PSNR under each
 ``components.py`` and ``ui.py``: the widgets, built on ipywidgets (7.7+ and 8) and anywidget components:
     MaskCanvas (``canvas_class()``)       the HTML canvas (canvas.js); syncs each layer as a PNG
     PngView (``view_class()``)            a picture (the live and the result view), sent as a data URL
@@ -39,6 +40,7 @@ uploaded file travels the same way: ``ImageUpload`` reads it in the browser as a
 """
 from .components import canvas_class, enable_colab_widgets, upload_class, view_class, widget_libraries
 from .core import (HOLE_COLOUR, INK_COLOUR, PNG_PREFIX, TOOLS, CanvasMask, RunResult, decode_data_url,
-                   decode_png_data_url, generated_patterns, hole_from_painted, image_to_tensor, live_panel, png_bytes,
-                   png_data_url, result_panel, run_inpainting, tile, uploaded_files, write_gif)
-from .ui import FreeformInpaintWidget, InpaintWidget, load_widget_model
+                   compare_fills, comparison_panel, decode_png_data_url, generated_patterns, hole_from_painted,
+                   image_to_tensor, live_panel, load_widget_model, png_bytes, png_data_url, result_panel, run_inpainting,
+                   tile, uploaded_files, write_gif)
+from .ui import FreeformInpaintWidget, InpaintWidget

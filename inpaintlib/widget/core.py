@@ -497,3 +497,31 @@ def uploaded_files(value) -> list:
         name = item.get("name") or item.get("metadata", {}).get("name", "upload")
         out.append((name, bytes(item["content"])))
     return out
+
+
+def guidance_start(sampler: str) -> float:
+    """Where the guidance slider starts for ``sampler``: for "guidance" the weight recommended for the
+    shipped ``mnist`` network (``registry.RECOMMENDED``, the network it was tuned on), for another
+    sampler with a guidance option its own default (``samplers.sampler_options``), else 0."""
+    from ..registry import RECOMMENDED
+    from ..samplers import sampler_options
+
+    if sampler == "guidance":
+        return float(RECOMMENDED["mnist"]["guidance"])
+    return float(sampler_options(sampler).get("guidance", 0.0))
+
+
+def load_widget_model(model, name: str):
+    """A model as given, loaded from a path, or the default for ``name`` ("mnist": ``pretrained(BEST)``,
+    or "patterns")."""
+    from ..registry import load_model
+
+    if isinstance(model, torch.nn.Module):
+        return model
+    if model is None:
+        from ..registry import BEST, pretrained
+
+        model = pretrained(BEST if name == "mnist" else name)
+    if isinstance(model, (str, Path)):
+        return load_model(model)
+    raise ValueError(f"model must be a loaded model, a checkpoint path or None, got {type(model).__name__}")

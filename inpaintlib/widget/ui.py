@@ -12,24 +12,12 @@ from ..samplers import SAMPLERS, sampler_options
 from ..checks import check_choice, check_number
 from .components import canvas_class, default_steps, enable_colab_widgets, image_data_url, upload_class, view_class, widget_libraries
 from .core import (HOLE_COLOUR, INK_COLOUR, CanvasMask, RunResult, check_int, check_sampler, compare_fills,
-                   comparison_panel, generated_patterns, image_to_tensor, live_panel, picture_png, result_panel,
-                   run_inpainting, sampler_takes, write_gif)
+                   comparison_panel, generated_patterns, guidance_start, image_to_tensor, live_panel,
+                   load_widget_model, picture_png, result_panel, run_inpainting, sampler_takes, write_gif)
 
 
 # ----------------------------------------------------------------------------------------------
 # the widgets
-
-
-def guidance_start(sampler: str) -> float:
-    """Where the guidance slider starts for ``sampler``: for "guidance" the weight recommended for the
-    shipped ``mnist`` network (``registry.RECOMMENDED``, the network it was tuned on), for another
-    sampler with a guidance option its own default (``samplers.sampler_options``), else 0."""
-    from ..registry import RECOMMENDED
-    from ..samplers import sampler_options
-
-    if sampler == "guidance":
-        return float(RECOMMENDED["mnist"]["guidance"])
-    return float(sampler_options(sampler).get("guidance", 0.0))
 
 
 class _InpaintWidgetBase:
@@ -649,22 +637,3 @@ class FreeformInpaintWidget(_InpaintWidgetBase):
             self.source.value = "upload"
             self.source.observe(self._on_source, names="value")
         self.status.value = f"loaded {name}: paint a hole, then press Run"
-
-
-
-def load_widget_model(model, name: str):
-    """A model as given, loaded from a path, or the default for ``name`` ("mnist": ``pretrained(BEST)``,
-    or "patterns")."""
-    from ..registry import load_model
-
-    if isinstance(model, torch.nn.Module):
-        return model
-    if model is None:
-        from ..registry import BEST, pretrained
-
-        model = pretrained(BEST if name == "mnist" else name)
-    if isinstance(model, (str, Path)):
-        return load_model(model)
-    raise ValueError(f"model must be a loaded model, a checkpoint path or None, got {type(model).__name__}")
-
-
