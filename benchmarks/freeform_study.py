@@ -72,7 +72,7 @@ def one_shot(model, images, holes, t: int, seed: int) -> torch.Tensor:
     from inpaintlib.schedule import NoiseSchedule
     from inpaintlib.utils import to_model, to_unit
 
-    schedule = NoiseSchedule(model.config.T, model.config.schedule)
+    schedule = NoiseSchedule.of(model.config)
     x0 = to_model(images)
     tt = torch.full((len(images),), t, dtype=torch.long)
     x_t = schedule.q_sample(x0, tt, torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + t)))

@@ -28,6 +28,9 @@ import torch
 from .checks import check_choice, check_int, check_int_pair
 
 MASK_KINDS = ("rectangle", "circle", "stroke")
+# what a training run may draw (InpaintingDataset, train_inpainting's mask_kinds): random_hole's kinds, and
+# "thin_stroke" (thin_stroke_hole: a fixed brush 4 to 8 pixels wide at 64x64, its coverage whatever it covers)
+TRAINING_MASK_KINDS = MASK_KINDS + ("thin_stroke",)
 
 
 def check_binary(hole: torch.Tensor, name: str = "hole") -> torch.Tensor:
@@ -183,6 +186,18 @@ def thin_stroke_hole(size, width=(4.0, 8.0), generator: torch.Generator | None =
                        min(max(points[-1][1] + step * math.cos(angle), 0.0), float(W))))
     d = torch.stack([_segment_distance(py, px, a, b) for a, b in zip(points[:-1], points[1:])]).amin(0)
     return (d <= brush / 2).float().reshape(1, H, W)
+
+
+def training_hole(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:
+    """A hole of one of ``TRAINING_MASK_KINDS``, (1, H, W), 1 = fill: ``random_hole(kind, size, coverage)``, or
+    for "thin_stroke" ``thin_stroke_hole`` with its width scaled from 4 to 8 pixels at 64x64 to the image size
+    (``coverage`` does not apply to it)."""
+    check_choice(kind, "kind", TRAINING_MASK_KINDS)
+    if kind != "thin_stroke":
+        return random_hole(kind, size, coverage, generator)
+    H, W = check_int_pair(size, "size", 2)
+    scale = max(H, W) / 64
+    return thin_stroke_hole((H, W), (4.0 * scale, 8.0 * scale), generator)
 
 
 def random_keep_mask(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:

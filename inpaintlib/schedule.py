@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, check_number
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "x0", "v")
@@ -53,12 +53,21 @@ class NoiseSchedule:
     The tables are computed in float64 once and stored in float32; ``to(device)`` moves them.
     """
 
-    def __init__(self, T: int = 1000, kind: str = "linear"):
+    def __init__(self, T: int = 1000, kind: str = "linear", snr_scale: float = 1.0):
         self.T = check_int(T, "steps (the number of diffusion timesteps T)", 2)
         self.kind = check_choice(kind, "schedule", SCHEDULES)
+        self.snr_scale = check_number(snr_scale, "snr_scale", 0, low_open=True)
         betas = linear_betas(T) if kind == "linear" else cosine_betas(T)
         alphas = 1.0 - betas
         alpha_bar = torch.cumprod(alphas, dim=0)  # alpha_bar_t = prod_{s<=t} alpha_s  (DDPM eq. 4)
+        if self.snr_scale != 1.0:
+            # SNR'_t = snr_scale * SNR_t: alpha_bar' = c abar / (1 + (c - 1) abar). A VP process at c times the
+            # SNR is the same process on data scaled by sqrt(c) (x'_t = x_t / sqrt(abar + (1 - abar) / c)
+            # rescaled), for data much smaller than the noise's unit scale (a residual)
+            c = float(self.snr_scale)
+            alpha_bar = c * alpha_bar / (1.0 + (c - 1.0) * alpha_bar)
+            alphas = alpha_bar / torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
+            betas = 1.0 - alphas
         self.betas = betas.float()
         self.alphas = alphas.float()
         self.alpha_bar = alpha_bar.float()
@@ -69,7 +78,15 @@ class NoiseSchedule:
         return self
 
     def __repr__(self) -> str:
-        return f"NoiseSchedule(T={self.T}, kind={self.kind!r})"
+        shift = f", snr_scale={self.snr_scale:g}" if self.snr_scale != 1.0 else ""
+        return f"NoiseSchedule(T={self.T}, kind={self.kind!r}{shift})"
+
+    @classmethod
+    def of(cls, config) -> "NoiseSchedule":
+        """The schedule a network's configuration names: its T (``T`` or ``timesteps``), ``schedule`` and
+        ``snr_scale`` (1 where the configuration has none)."""
+        T = getattr(config, "T", None) or getattr(config, "timesteps")
+        return cls(T, config.schedule, getattr(config, "snr_scale", 1.0))
 
     # -- per-timestep coefficients, shaped to broadcast against images (B, 1, 1, 1) -------------
 

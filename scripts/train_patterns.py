@@ -30,6 +30,7 @@ import torch
 from inpaintlib.checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
 from inpaintlib.freeform import MASK_KINDS, compare_with_telea, find_images, load_rgb, make_patterns, train_inpainting
 from inpaintlib.freeform.model import FreeformConfig, freeform_config
+from inpaintlib.masks import TRAINING_MASK_KINDS
 from inpaintlib.freeform.recipe import InpaintingTrainConfig
 from inpaintlib.registry import load_model
 from inpaintlib.trainer import warm_restart_state
@@ -84,7 +85,7 @@ def warm_start(src: Path, ckpt_path: Path, cfg: InpaintingTrainConfig, model_con
     ckpt = load_checkpoint(src, kind="freeform")
     saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults
     model_config = dict(saved if model_config is None else model_config)
-    free = {"base", "pred", "objective"}
+    free = {"base", "pred", "objective", "snr_scale"}
     differ = sorted(k for k in set(model_config) | set(saved) if k not in free and model_config.get(k) != saved.get(k))
     if differ:
         raise ValueError(f"--init_from {str(src)!r}: its network differs from the one asked for in {differ}")
@@ -145,6 +146,11 @@ def main(argv=None) -> None:
                    help="the network's output (default: the preset's; FreeformConfig.pred)")
     p.add_argument("--objective", default="diffusion", choices=("diffusion", "mmse"),
                    help="a diffusion model, or the MMSE regression U-Net of the same architecture (needs --pred x0)")
+    p.add_argument("--snr_scale", type=float, default=1.0,
+                   help="diffuse at this many times the schedule's SNR (FreeformConfig.snr_scale; a warm start keeps "
+                        "the network's function: its time input is the original schedule's step of the same SNR)")
+    p.add_argument("--mask_kinds", nargs="+", default=list(MASK_KINDS), choices=list(TRAINING_MASK_KINDS),
+                   help="the holes training draws from (thin_stroke: masks.thin_stroke_hole)")
     p.add_argument("--n_train", type=int, default=2000)
     p.add_argument("--n_eval", type=int, default=50)
     p.add_argument("--epochs", type=int, default=1000)
@@ -176,17 +182,18 @@ def main(argv=None) -> None:
         make_patterns(heldout, args.n_eval, args.image_size, seed=1)
         extra = {"pred": args.pred} if args.pred else {}
         model_cfg = freeform_config(args.preset, image_size=args.image_size, base=args.base,
-                                    objective=args.objective, **extra)
+                                    objective=args.objective, snr_scale=args.snr_scale, **extra)
         if args.init_from and not (out / "checkpoint.pt").exists():
             cfg = InpaintingTrainConfig(str(out / "train"), args.epochs, args.batch_size, args.lr, args.image_size, 1,
-                                        args.max_steps, args.seed, args.ema_decay)
+                                        args.max_steps, args.seed, args.ema_decay, mask_kinds=tuple(args.mask_kinds))
             state = warm_start(Path(args.init_from), out / "checkpoint.pt", cfg, model_cfg.to_dict(),
                                Path(args.base_weights) if args.base_weights else None)
             print(f"warm start from {args.init_from} at step {state['step']}")
         result = train_inpainting(out / "train", out / "checkpoint.pt", num_epochs=args.epochs,
                                   batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
                                   save_every_n_epochs=1, preset=model_cfg, device=args.device,
-                                  max_steps=args.max_steps, seed=args.seed, ema_decay=args.ema_decay, resume=True)
+                                  max_steps=args.max_steps, seed=args.seed, ema_decay=args.ema_decay,
+                                  mask_kinds=tuple(args.mask_kinds), resume=True)
         (out / "train.json").write_text(json.dumps({"step": result.step, "seconds": time.perf_counter() - t0,
                                                     "threads": torch.get_num_threads(),
                                                     "losses": result.history}, indent=1))

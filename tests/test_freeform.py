@@ -552,3 +552,73 @@ def test_compare_with_telea_scores_the_model_as_inpaint_image_fills_and_both_cla
     assert one["harmonic"]["psnr_hole"] > 40 > one["model"]["psnr_hole"]
     assert one["harmonic"] == two["harmonic"] and one["telea"] == two["telea"]
     assert not torch.equal(two["samples"][2], ours)  # mean_of=2 averages a second sample in
+
+
+@pytest.mark.parametrize("c", [16.0, 0.5])
+def test_snr_scale_keeps_a_warm_started_networks_function(c):
+    """FreeformConfig.snr_scale = c: the network is told the step of the unshifted schedule with the same SNR,
+    so the same weights read at step t of the shifted schedule compute what they computed at that step of the
+    old one, on the same input (a warm start loses nothing); the shifted step is interpolated, not rounded."""
+    from inpaintlib.freeform.model import InpaintingUNET, freeform_config
+
+    plain_cfg = freeform_config("tiny", base="harmonic")
+    torch.manual_seed(0)
+    plain = InpaintingUNET(plain_cfg)
+    for p in plain.parameters():
+        p.data.normal_(0.0, 0.05)
+    shifted = InpaintingUNET(freeform_config("tiny", base="harmonic", snr_scale=c))
+    shifted.load_state_dict(plain.state_dict())
+    plain.eval(), shifted.eval()
+    new, old = NoiseSchedule.of(shifted.config), NoiseSchedule.of(plain_cfg)
+    lam_old = old.snr(torch.arange(1000)).log().flatten()
+    g = torch.Generator().manual_seed(2)
+    images = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1
+    hole = torch.zeros(3, 1, 32, 32)
+    hole[..., 8:24, 4:20] = 1.0
+    x = torch.randn(3, 3, 32, 32, generator=g)
+    for step in (200, 500, 900):
+        t = torch.full((3,), step)
+        target = new.snr(t).log().flatten()[0]
+        k = int((lam_old > target).sum())  # the old steps just before and after the same SNR
+        frac = float((lam_old[k - 1] - target) / (lam_old[k - 1] - lam_old[k]))
+        with torch.no_grad():
+            out = shifted(x, t, y=images * (1 - hole), hole=hole)
+            before = plain(x, torch.full((3,), k - 1), y=images * (1 - hole), hole=hole)
+            after = plain(x, torch.full((3,), k), y=images * (1 - hole), hole=hole)
+        assert 0.0 <= frac <= 1.0
+        gap = (hole * (after - before)).abs().max()
+        err = (hole * (out - ((1 - frac) * before + frac * after))).abs().max()
+        assert err <= 0.3 * gap + 1e-5, (step, float(err), float(gap))  # nearer than either neighbour
+        with torch.no_grad():
+            unshifted = plain(x, t, y=images * (1 - hole), hole=hole)
+        assert (hole * (out - unshifted)).abs().max() > 3 * max(float(err), 1e-4)  # not step t itself
+
+
+def test_training_can_draw_thin_strokes():
+    """mask_kinds may name "thin_stroke" for training (masks.TRAINING_MASK_KINDS): InpaintingDataset draws
+    masks.thin_stroke_hole, its width scaled with the image size; an unknown kind names the choices."""
+    from inpaintlib.freeform.recipe import InpaintingTrainConfig
+    from inpaintlib.masks import TRAINING_MASK_KINDS, thin_stroke_hole, training_hole
+
+    assert TRAINING_MASK_KINDS[:len(MASK_KINDS)] == MASK_KINDS and "thin_stroke" in TRAINING_MASK_KINDS
+    hole = training_hole("thin_stroke", 64, generator=torch.Generator().manual_seed(4))
+    same = thin_stroke_hole(64, (4.0, 8.0), torch.Generator().manual_seed(4))
+    assert torch.equal(hole, same) and 0.0 < hole.mean() < 0.2
+    big = torch.stack([training_hole("thin_stroke", 128, generator=torch.Generator().manual_seed(s))
+                       for s in range(8)]).mean()
+    small = torch.stack([training_hole("thin_stroke", 64, generator=torch.Generator().manual_seed(s))
+                         for s in range(8)]).mean()
+    assert 0.7 < float(big / small) < 1.4  # the same share of the image at twice the size: the brush scales
+    assert torch.equal(training_hole("circle", 32, (0.2, 0.3), torch.Generator().manual_seed(1)),
+                       random_hole("circle", 32, (0.2, 0.3), torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError, match="thin_stroke"):
+        training_hole("scribble", 32)
+    InpaintingTrainConfig("d", 1, 2, mask_kinds=("rectangle", "thin_stroke"))
+    with pytest.raises(ValueError, match="mask_kinds"):
+        InpaintingTrainConfig("d", 1, 2, mask_kinds=("scribble",))
+    import tempfile
+    with tempfile.TemporaryDirectory() as root:
+        make_patterns(root, 4, image_size=32, seed=0)
+        data = InpaintingDataset(root, 32, mask_kinds="thin_stroke", seed=0)
+        keeps = torch.stack([data[i]["mask"] for i in range(4)])
+        assert ((keeps == 0) | (keeps == 1)).all() and 0.6 < keeps.mean() < 1.0

@@ -93,3 +93,32 @@ def test_ddim_timesteps():
 def test_bad_schedule_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         NoiseSchedule(**kwargs)
+
+
+@pytest.mark.parametrize("c", [0.25, 4.0, 16.0])
+def test_snr_scale_multiplies_the_snr_and_stays_variance_preserving(c):
+    """NoiseSchedule(snr_scale=c): SNR'_t = c SNR_t at every step, alpha_bar' in (0, 1) and decreasing, and the
+    betas and alphas are the ones whose cumulative product is alpha_bar'."""
+    plain, shifted = NoiseSchedule(1000, "linear"), NoiseSchedule(1000, "linear", snr_scale=c)
+    t = torch.arange(1000)
+    torch.testing.assert_close(shifted.snr(t), c * plain.snr(t), rtol=3e-3, atol=0)  # float32 tables near abar = 1
+    a = shifted.alpha_bar
+    assert ((a > 0) & (a < 1)).all() and (a[1:] < a[:-1]).all()
+    torch.testing.assert_close(torch.cumprod(shifted.alphas.double(), 0).float(), a, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(shifted.betas, 1 - shifted.alphas)
+    assert "snr_scale=" in repr(shifted) and "snr_scale" not in repr(plain)
+
+
+def test_schedule_of_a_configuration_reads_its_snr_scale():
+    from inpaintlib.freeform.model import freeform_config
+    from inpaintlib.mnist.model import ModelConfig
+
+    cfg = freeform_config("tiny", snr_scale=9.0)
+    torch.testing.assert_close(NoiseSchedule.of(cfg).alpha_bar, NoiseSchedule(cfg.T, cfg.schedule, 9.0).alpha_bar)
+    mnist = ModelConfig()
+    torch.testing.assert_close(NoiseSchedule.of(mnist).alpha_bar, NoiseSchedule(mnist.T, mnist.schedule).alpha_bar)
+    for bad in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(ValueError, match="snr_scale"):
+            NoiseSchedule(10, snr_scale=bad)
+        with pytest.raises(ValueError, match="snr_scale"):
+            freeform_config("tiny", snr_scale=bad)

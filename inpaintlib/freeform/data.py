@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int, check_optional_int
-from ..masks import MASK_KINDS, check_coverage, random_hole
+from ..masks import MASK_KINDS, TRAINING_MASK_KINDS, check_coverage, training_hole
 from ..utils import to_model
 
 PATTERN_KINDS = ("shapes", "stripes", "checkers", "gradient", "mixed")
@@ -224,8 +224,8 @@ class InpaintingDataset(torch.utils.data.Dataset):
                  seed: int | None = 0):
         image_size = check_int(image_size, "image_size", 8)
         mask_kinds = (mask_kinds,) if isinstance(mask_kinds, str) else tuple(mask_kinds)
-        if not mask_kinds or any(k not in MASK_KINDS for k in mask_kinds):
-            raise ValueError(f"mask_kinds must be a non-empty subset of {MASK_KINDS}, got {mask_kinds!r}")
+        if not mask_kinds or any(k not in TRAINING_MASK_KINDS for k in mask_kinds):
+            raise ValueError(f"mask_kinds must be a non-empty subset of {TRAINING_MASK_KINDS}, got {mask_kinds!r}")
         seed = check_optional_int(seed, "seed", 0)
         self.root = Path(root)
         self.files = find_images(self.root)
@@ -264,6 +264,6 @@ class InpaintingDataset(torch.utils.data.Dataset):
         path, image01 = self._load(index)
         generator = self._generator(index)
         kind = self.mask_kinds[int(torch.randint(len(self.mask_kinds), (1,), generator=generator).item())]
-        keep = 1.0 - random_hole(kind, self.image_size, self.coverage, generator)
+        keep = 1.0 - training_hole(kind, self.image_size, self.coverage, generator)
         image = to_model(image01)
         return {"image": image, "masked_image": image * keep, "mask": keep, "path": str(path)}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import Attention, ResBlock, group_count, time_mlp
-from ..checks import check_choice, is_int
+from ..checks import check_choice, check_number, is_int
 from ..schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 
 NETWORK_CONDITIONS = ("mask", "none")  # "mask": InpaintingUNET; "none": the plain UNET
@@ -61,6 +61,9 @@ class FreeformConfig:
     # hole from an input that carries nothing in it (t = T - 1, hole zeroed): its one output is E[x_0 | known],
     # the posterior mean, the reference every sampler's PSNR is compared with (freeform.baseline.mmse_fill)
     objective: str = "diffusion"
+    # the diffusion runs at snr_scale times the schedule's SNR (NoiseSchedule's snr_scale): for a residual far
+    # smaller than the noise's unit scale (base="mmse"), the same as diffusing the residual scaled by sqrt(snr_scale)
+    snr_scale: float = 1.0
 
     def __post_init__(self):
         self.widths, self.attentions, self.upscales = tuple(self.widths), tuple(self.attentions), tuple(self.upscales)
@@ -97,6 +100,8 @@ class FreeformConfig:
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_choice(self.base, "base", BASES)
         check_choice(self.objective, "objective", OBJECTIVES)
+        check_number(self.snr_scale, "snr_scale", 0, low_open=True)
+        self.snr_scale = float(self.snr_scale)
         if self.objective == "mmse" and (self.pred != "x0" or self.cond != "mask"):
             raise ValueError(f"objective='mmse' needs pred='x0' and cond='mask' (a regression of the hole on the "
                              f"known pixels), got pred={self.pred!r}, cond={self.cond!r}")
@@ -112,7 +117,8 @@ class FreeformConfig:
         harmonic fill's residual, as ``pretrained("patterns-mmse")`` is."""
         if self.base != "mmse":
             raise ValueError(f"base_config is for base='mmse', this configuration has base={self.base!r}")
-        return FreeformConfig.from_dict(dict(self.to_dict(), base="harmonic", objective="mmse", pred="x0"))
+        return FreeformConfig.from_dict(dict(self.to_dict(), base="harmonic", objective="mmse", pred="x0",
+                                             snr_scale=1.0))
 
     @property
     def num_down(self) -> int:
@@ -277,6 +283,23 @@ class UNET(nn.Module):
     def build_input(self, cfg: FreeformConfig) -> nn.Module:
         return nn.Conv2d(cfg.channels, cfg.widths[0], 3, padding=1)
 
+    def time_input(self, t: torch.Tensor) -> torch.Tensor:
+        """The time embedding of step ``t``. With ``snr_scale`` c != 1 the network is told the noise level
+        by the step of the unshifted schedule with the same SNR (log SNR_t + log c, interpolated, as a
+        real number), so a network trained at c = 1 computes the same function at c's steps."""
+        if self.config.snr_scale == 1.0:
+            return self.time_embed(t)
+        table = getattr(self, "_time_table", None)
+        if table is None or table.device != t.device:
+            plain = NoiseSchedule(self.config.T, self.config.schedule).alpha_bar.double()
+            shifted = NoiseSchedule.of(self.config).alpha_bar.double()
+            lam = (plain / (1 - plain)).log()  # decreasing in the step
+            want = (shifted / (1 - shifted)).log()
+            k = torch.searchsorted(-lam, -want).clamp(1, len(lam) - 1)  # lam[k - 1] >= want > lam[k]
+            frac = (lam[k - 1] - want) / (lam[k - 1] - lam[k])
+            table = self._time_table = (k - 1 + frac).float().to(t.device)  # extrapolated past either end
+        return self.time_embed(table[t.long().clamp(0, len(table) - 1)])
+
     def unet(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """Encoder, bottleneck and decoder on the input features ``h``."""
         skips = []
@@ -299,7 +322,7 @@ class UNET(nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, x0_prev: torch.Tensor | None = None) -> torch.Tensor:
         self.check_input(x_t)
-        return self.unet(self.input_stage(x_t), self.time_embed(t))
+        return self.unet(self.input_stage(x_t), self.time_input(t))
 
 
 class InpaintingUNET(UNET):
@@ -350,7 +373,7 @@ class InpaintingUNET(UNET):
             raise ValueError(f"mask must have shape (B, 1, {x.shape[-2]}, {x.shape[-1]}), got {tuple(mask.shape)}")
         mask = mask.to(x.dtype).expand(x.shape[0], 1, *x.shape[-2:])
         if self.config.base == "none":
-            return self.unet(self.input_stage(x, mask), self.time_embed(t))
+            return self.unet(self.input_stage(x, mask), self.time_input(t))
         return self._residual_forward(x, t, mask)
 
     def base_fill(self, x_in: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -386,11 +409,11 @@ class InpaintingUNET(UNET):
         Where the truth is smooth, r is near 0 and the network has little to get wrong."""
         base = self.base_fill(x, keep)
         if getattr(self, "_schedule", None) is None or self._schedule.alpha_bar.device != x.device:
-            self._schedule = NoiseSchedule(self.config.T, self.config.schedule).to(x.device)
+            self._schedule = NoiseSchedule.of(self.config).to(x.device)
         abar = self._schedule.abar(t).to(x.dtype).view(-1, 1, 1, 1)
         hole = 1.0 - keep
         r_in = keep * x + hole * (x - abar.sqrt() * base)
-        out = self.unet(self.input_stage(r_in, keep), self.time_embed(t))
+        out = self.unet(self.input_stage(r_in, keep), self.time_input(t))
         if self.config.pred == "x0":
             return out + base
         if self.config.pred == "v":

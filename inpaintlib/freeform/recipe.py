@@ -16,7 +16,7 @@ from ..checks import check_bool, check_int, check_number, check_optional_int
 from ..schedule import NoiseSchedule
 from ..trainer import EpochBatches, Trainer, check_resume
 from ..utils import check_writable_dir, resolve_device
-from ..masks import MASK_KINDS, check_coverage
+from ..masks import MASK_KINDS, TRAINING_MASK_KINDS, check_coverage
 from .data import InpaintingDataset
 from .model import FreeformConfig, InpaintingUNET, freeform_config
 
@@ -63,8 +63,9 @@ class InpaintingTrainConfig:
         for name in ("warmup_steps", "clip_grad"):
             check_number(getattr(self, name), name, 0)
         self.mask_kinds = (self.mask_kinds,) if isinstance(self.mask_kinds, str) else tuple(self.mask_kinds)
-        if not self.mask_kinds or any(k not in MASK_KINDS for k in self.mask_kinds):
-            raise ValueError(f"mask_kinds must be a non-empty subset of {MASK_KINDS}, got {self.mask_kinds!r}")
+        if not self.mask_kinds or any(k not in TRAINING_MASK_KINDS for k in self.mask_kinds):
+            raise ValueError(f"mask_kinds must be a non-empty subset of {TRAINING_MASK_KINDS}, "
+                             f"got {self.mask_kinds!r}")
         self.coverage = check_coverage(self.coverage)
         check_bool(self.amp, "amp")
 
@@ -227,7 +228,7 @@ def _train_inpainting(cfg: InpaintingTrainConfig, model_cfg: FreeformConfig, ckp
     trainer = Trainer(model, kind="freeform", cfg=cfg, model_config=model_cfg.to_dict(), train_config=asdict(cfg),
                       info=info, device=device, amp=cfg.amp, noise_seed=cfg.seed + 1 + 1000 * info.rank,
                       dropout_seed=cfg.seed + 1000 * info.rank if info.enabled else None)
-    schedule = NoiseSchedule(model_cfg.T, model_cfg.schedule).to(device)
+    schedule = NoiseSchedule.of(model_cfg).to(device)
     if ckpt_path.exists() and resume:
         def same_model(ckpt):
             saved = FreeformConfig.from_dict(ckpt["model_config"]).to_dict()  # fields added since take their defaults

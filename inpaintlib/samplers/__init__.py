@@ -164,7 +164,7 @@ def inpaint(model, images: torch.Tensor, hole: torch.Tensor, sampler: str = "rep
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed) if seed is not None else int(torch.randint(2**62, (1,)).item()))
-    schedule = NoiseSchedule(cfg.T, cfg.schedule).to(device)
+    schedule = NoiseSchedule.of(cfg).to(device)
     from ..utils import to_model, to_unit
 
     x, h = images.to(device), hole.to(device)
