@@ -161,7 +161,7 @@ def mnist_train_step(cfg: TrainConfig, batches, device, amp: bool, compile: bool
     net = torch.compile(model) if compile else model
     trainer = Trainer(model, kind="mnist", cfg=cfg, model_config=cfg.model_config().to_dict(), train_config=asdict(cfg),
                       info=DistInfo(), device=device, net=net, amp=amp, dropout_seed=cfg.seed, noise_seed=cfg.seed + 1)
-    schedule = NoiseSchedule(cfg.timesteps, cfg.schedule).to(device)
+    schedule = NoiseSchedule.of(cfg).to(device)
 
     def loss_fn(net_, x0):
         hole = training_holes(cfg, x0.shape[0], trainer.noise_gen, x0.device)
@@ -178,7 +178,7 @@ def freeform_train_step(model, batches, device, amp: bool):
                                 amp=amp)
     trainer = Trainer(model, kind="freeform", cfg=cfg, model_config=model.config.to_dict(), train_config=asdict(cfg),
                       info=DistInfo(), device=device, amp=amp, noise_seed=cfg.seed + 1)
-    schedule = NoiseSchedule(model.config.T, model.config.schedule).to(device)
+    schedule = NoiseSchedule.of(model.config).to(device)
 
     def loss_fn(net, batch):
         x0, keep = batch
@@ -273,7 +273,7 @@ def mnist_jobs(bench: Bench, data_root: str, shipped) -> None:
     Bs = sizes.mnist_sample_batch
     images01, _ = load_test_images(data_root, n=Bs)
     images01, hole = images01.to(device), center_hole(28, 12).to(device)
-    schedule = NoiseSchedule(shipped.config.T, shipped.config.schedule).to(device)
+    schedule = NoiseSchedule.of(shipped.config).to(device)
     t_s = torch.zeros(Bs, dtype=torch.long, device=device)
     fl_ours = forward_flops(shipped, ((images01, t_s, images01), {}))
     fl_theirs = forward_flops(unet, ((images01, t_s), {}))
@@ -315,7 +315,7 @@ def freeform_jobs(bench: Bench, workdir: Path) -> None:
         folder = workdir / f"patterns_{S}"
         if not folder.exists():
             make_patterns(folder, max(8, 2 * max(conf["train_batch"], conf["sample_batch"])), S)
-        schedule = NoiseSchedule(cfg.T, cfg.schedule).to(device)
+        schedule = NoiseSchedule.of(cfg).to(device)
         note = "quick mode: small batch" if sizes.name == "quick" and device.type != "cuda" else ""
 
         Bt = conf["train_batch"]
@@ -368,7 +368,7 @@ def sampler_quality(bench: Bench, data_root: str, shipped) -> dict:
     n = sizes.quality_images
     images, _ = load_test_images(data_root, n=n)
     hole = center_hole(28, 12).to(device)
-    schedule = NoiseSchedule(shipped.config.T, shipped.config.schedule).to(device)
+    schedule = NoiseSchedule.of(shipped.config).to(device)
     pred = shipped.config.pred
     to_eps = eps_converter(schedule, pred)
     ddim, repaint = diffusers_scheduler("ddim", schedule, pred), diffusers_scheduler("repaint", schedule, pred)
@@ -427,7 +427,7 @@ def scaling(bench: Bench, shipped) -> dict:
     def measure(model, unet, B: int, steps: int, size: int) -> dict:
         images01 = torch.rand(B, 1, size, size, generator=torch.Generator().manual_seed(0)).to(device)
         hole = center_hole(size, size * 3 // 7).to(device)
-        schedule = NoiseSchedule(model.config.T, model.config.schedule).to(device)
+        schedule = NoiseSchedule.of(model.config).to(device)
         runs = sampling_runs(bench, model, unet, lambda x, t, x0_prev: unet(x, t).sample, images01, hole,
                              schedule, model.config.pred, 1)
         runs.pop("inpaintlib+compile", None)

@@ -188,6 +188,14 @@ def thin_stroke_hole(size, width=(4.0, 8.0), generator: torch.Generator | None =
     return (d <= brush / 2).float().reshape(1, H, W)
 
 
+def check_mask_kinds(kinds, name: str = "mask_kinds") -> tuple:
+    """``kinds`` (one name or several) as a tuple, if it is a non-empty subset of ``TRAINING_MASK_KINDS``."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not kinds or any(k not in TRAINING_MASK_KINDS for k in kinds):
+        raise ValueError(f"{name} must be a non-empty subset of {TRAINING_MASK_KINDS}, got {kinds!r}")
+    return kinds
+
+
 def training_hole(kind: str, size, coverage=(0.1, 0.5), generator: torch.Generator | None = None) -> torch.Tensor:
     """A hole of one of ``TRAINING_MASK_KINDS``, (1, H, W), 1 = fill: ``random_hole(kind, size, coverage)``, or
     for "thin_stroke" ``thin_stroke_hole`` with its width scaled from 4 to 8 pixels at 64x64 to the image size

@@ -2,7 +2,7 @@
 
 Read top-down: the seeded geometric-patterns generator that lets the whole pipeline run offline,
 then ``InpaintingDataset``, which gives every image a fresh free-form hole per epoch
-(``inpaintlib/masks.py: random_hole``, where the holes are drawn). The guide's public ``mask`` is 1
+(``inpaintlib/masks.py: training_hole``, where the holes are drawn: ``random_hole``'s kinds, or thin strokes). The guide's public ``mask`` is 1
 where a pixel is kept, so ``mask = 1 - hole`` (the project's mask naming, ``inpaintlib/masks.py``).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int, check_optional_int
-from ..masks import MASK_KINDS, TRAINING_MASK_KINDS, check_coverage, training_hole
+from ..masks import MASK_KINDS, check_coverage, check_mask_kinds, training_hole
 from ..utils import to_model
 
 PATTERN_KINDS = ("shapes", "stripes", "checkers", "gradient", "mixed")
@@ -223,9 +223,7 @@ class InpaintingDataset(torch.utils.data.Dataset):
     def __init__(self, root, image_size: int = 128, mask_kinds=MASK_KINDS, coverage=(0.1, 0.5),
                  seed: int | None = 0):
         image_size = check_int(image_size, "image_size", 8)
-        mask_kinds = (mask_kinds,) if isinstance(mask_kinds, str) else tuple(mask_kinds)
-        if not mask_kinds or any(k not in TRAINING_MASK_KINDS for k in mask_kinds):
-            raise ValueError(f"mask_kinds must be a non-empty subset of {TRAINING_MASK_KINDS}, got {mask_kinds!r}")
+        mask_kinds = check_mask_kinds(mask_kinds)
         seed = check_optional_int(seed, "seed", 0)
         self.root = Path(root)
         self.files = find_images(self.root)

@@ -16,7 +16,7 @@ from ..checks import check_bool, check_int, check_number, check_optional_int
 from ..schedule import NoiseSchedule
 from ..trainer import EpochBatches, Trainer, check_resume
 from ..utils import check_writable_dir, resolve_device
-from ..masks import MASK_KINDS, TRAINING_MASK_KINDS, check_coverage
+from ..masks import MASK_KINDS, check_coverage, check_mask_kinds
 from .data import InpaintingDataset
 from .model import FreeformConfig, InpaintingUNET, freeform_config
 
@@ -62,10 +62,7 @@ class InpaintingTrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         for name in ("warmup_steps", "clip_grad"):
             check_number(getattr(self, name), name, 0)
-        self.mask_kinds = (self.mask_kinds,) if isinstance(self.mask_kinds, str) else tuple(self.mask_kinds)
-        if not self.mask_kinds or any(k not in TRAINING_MASK_KINDS for k in self.mask_kinds):
-            raise ValueError(f"mask_kinds must be a non-empty subset of {TRAINING_MASK_KINDS}, "
-                             f"got {self.mask_kinds!r}")
+        self.mask_kinds = check_mask_kinds(self.mask_kinds)
         self.coverage = check_coverage(self.coverage)
         check_bool(self.amp, "amp")
 
