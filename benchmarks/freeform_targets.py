@@ -107,6 +107,7 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--dc_repeats", type=int, default=None, help="default: inpaint_image's")
     p.add_argument("--mean_of", type=int, default=None, help="the default fill's samples (default: inpaint_image's)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM's eta for the model's rows (default: inpaint_image's)")
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--out", default="outputs/freeform_targets/targets.json")
     p.add_argument("--threads", type=int, default=None)
@@ -122,7 +123,8 @@ def main(argv=None) -> dict:
         make_patterns(tmp, args.n, size, seed=args.seed)
         images = torch.stack([load_rgb(f, size) for f in find_images(tmp)])
     kinds = [PATTERN_KINDS[i % len(PATTERN_KINDS)] for i in range(args.n)]
-    extra = {k: v for k, v in (("dc_repeats", args.dc_repeats), ("mean_of", args.mean_of)) if v is not None}
+    extra = {k: v for k, v in (("dc_repeats", args.dc_repeats), ("mean_of", args.mean_of), ("eta", args.eta))
+             if v is not None}
     methods = {"default": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s, **extra),
                "one sample": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s,
                                                          **{**extra, "mean_of": 1})}

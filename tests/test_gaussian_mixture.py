@@ -122,6 +122,29 @@ def test_particle_samplers_error_falls_from_one_to_sixteen_particles(problem, na
     assert tv[16] < tv[1] - 0.1, tv
 
 
+def test_mcgdiff_starts_from_its_first_target():
+    """MCGdiff's first target is p_T g_T (p_T = N(0, I), g_T = N(sqrt(abar_T) y, v_T) on the known pixels): the
+    particles' known pixels at the first evaluation are drawn from that product, of variance v_T / (1 + v_T)
+    (about 1/2), and the hole's from N(0, I), with equal weights."""
+    K, D = 64, 2000
+    y, hole = torch.randn(1, 1, 1, D), torch.zeros(1, 1, 1, D)
+    hole[..., :500] = 1
+    schedule, first = NoiseSchedule(1000), []
+
+    def denoise(x_t, t, x0_prev=None):
+        if not first:
+            first.append(x_t.clone())
+        return torch.zeros_like(x_t), x_t / (1 - schedule.abar(t)).sqrt()
+
+    SAMPLERS["mcgdiff"](denoise, y, hole, schedule, 5, particles=K, generator=torch.Generator().manual_seed(0))
+    a = float(schedule.abar(torch.tensor([999])))
+    v = 1 - (1 - 1e-4) * a
+    known, free = first[0][..., 500:], first[0][..., :500]
+    assert known.var().item() == pytest.approx(v / (1 + v), rel=0.03)
+    assert free.var().item() == pytest.approx(1.0, rel=0.03)
+    torch.testing.assert_close(known.mean(0), a ** 0.5 * y[..., 500:][0] / (1 + v), atol=0.4, rtol=0)
+
+
 def test_mcgdiff_mixture_protocol():
     model = mcgdiff_mixture(80, seed=0)
     assert model.K == 25 and model.shape == (1, 1, 80) and math.isclose(float(model.weights.sum()), 1.0)

@@ -109,6 +109,19 @@ def test_snr_scale_multiplies_the_snr_and_stays_variance_preserving(c):
     assert "snr_scale=" in repr(shifted) and "snr_scale" not in repr(plain)
 
 
+@pytest.mark.parametrize("c", [0.25, 16.0])
+def test_snr_shift_is_the_process_of_the_scaled_signal(c):
+    """The module's notation: q'(x_t | x_0) at snr_scale c is the plain schedule's q(x_t | sqrt(c) x_0) with x_t
+    divided by sqrt(1 + (c - 1) alpha_bar_t), for any x_0 and the same noise draw."""
+    plain, shifted = NoiseSchedule(1000, "linear"), NoiseSchedule(1000, "linear", snr_scale=c)
+    g = torch.Generator().manual_seed(4)
+    x0, eps = torch.randn(6, 3, 4, 4, generator=g), torch.randn(6, 3, 4, 4, generator=g)
+    t = torch.tensor([0, 20, 250, 500, 800, 999])
+    abar = plain.alpha_bar[t].view(-1, 1, 1, 1).double()
+    scaled = plain.q_sample(c ** 0.5 * x0, t, eps).double() / (1 + (c - 1) * abar).sqrt()
+    torch.testing.assert_close(shifted.q_sample(x0, t, eps).double(), scaled, rtol=1e-4, atol=1e-5)
+
+
 def test_schedule_of_a_configuration_reads_its_snr_scale():
     from inpaintlib.freeform.model import freeform_config
     from inpaintlib.mnist.model import ModelConfig

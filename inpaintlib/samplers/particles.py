@@ -154,7 +154,8 @@ def mcgdiff_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
     that follows the observation noised to each level,
         g_t(x_t) = N(x_t[k]; sqrt(abar_t) y[k], v_t I),   v_t = 1 - (1 - kappa) abar_t,
     so that g at the end (abar = 1) is N(x_0[k]; y[k], kappa I): as kappa -> 0, the model's exact
-    posterior p(x_0 | y). With the model's kernel p(x_s | x_t) = N(mu(x_t), sigma^2 I) (DDIM eq. 12/16)
+    posterior p(x_0 | y). The first target, p_T g_T with p_T = N(0, I), is drawn exactly: the hole from
+    N(0, I), the known pixels from the product N(0, 1) g_T, all weights equal. With the model's kernel p(x_s | x_t) = N(mu(x_t), sigma^2 I) (DDIM eq. 12/16)
     each step is an auxiliary particle filter that is fully adapted on the known pixels:
       weight    w(x_t) = N(mu(x_t)[k]; sqrt(abar_s) y[k], (sigma^2 + v_s) I) / g_t(x_t)
                 (the predictive likelihood of the next potential, over the current one), then resample
@@ -174,7 +175,12 @@ def mcgdiff_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
         return v.repeat_interleave(K, 0) if v.shape[0] == B else v
 
     keep, hole_k, y_k = rep(run.keep), rep(run.hole), rep(y)
-    x = run.randn(y_k)
+    # the first target p_T g_T, drawn exactly (p_T = N(0, I)): the hole from N(0, I), the known pixels from
+    # the product N(0, 1) N(sqrt(abar_T) y, v_T) = N(sqrt(abar_T) y / (1 + v_T), v_T / (1 + v_T)); equal weights
+    a_T = schedule.abar(run.t(0, B * K))
+    v_T = 1 - (1 - kappa) * a_T
+    x = paste_known(run.randn(y_k), a_T.sqrt() * y_k / (1 + v_T) + (v_T / (1 + v_T)).sqrt() * run.randn(y_k),
+                    keep, hole_k)
     log_w = torch.zeros(B, K, device=y.device, dtype=torch.float64)
     x0_prev = None
 
