@@ -156,7 +156,8 @@ def mcgdiff_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
     so that g at the end (abar = 1) is N(x_0[k]; y[k], kappa I): as kappa -> 0, the model's exact
     posterior p(x_0 | y). The first target, p_T g_T with p_T = N(0, I), is drawn exactly: the hole from
     N(0, I), the known pixels from the product N(0, 1) g_T, all weights equal. With the model's kernel
-    p(x_s | x_t) = N(mu(x_t), sigma^2 I) (DDIM eq. 12/16) each step is an auxiliary particle filter that is fully adapted on the known pixels:
+    p(x_s | x_t) = N(mu(x_t), sigma^2 I) (DDIM eq. 12/16) each step is an auxiliary particle filter that is
+    fully adapted on the known pixels:
       weight    w(x_t) = N(mu(x_t)[k]; sqrt(abar_s) y[k], (sigma^2 + v_s) I) / g_t(x_t)
                 (the predictive likelihood of the next potential, over the current one), then resample
                 (multinomial by systematic draws, every step);
