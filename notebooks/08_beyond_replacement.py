@@ -610,7 +610,9 @@ plt.show()
 # $$w(x_t) = \frac{\mathcal N\big(\mu(x_t)[k];\,\sqrt{\bar\alpha_s}\,y[k],\,(\sigma^2+v_s)I\big)}{g_t(x_t)}, \qquad
 # x_s[k] \sim \mathcal N\big(K_s\sqrt{\bar\alpha_s}\,y[k] + (1-K_s)\,\mu[k],\;K_s v_s\big),\quad K_s = \frac{\sigma^2}{\sigma^2+v_s},$$
 #
-# resampled every step, the hole drawn from $\mathcal N(\mu, \sigma^2 I)$. As $\kappa \to 0$ and $K\to\infty$ it
+# resampled every step, the hole drawn from $\mathcal N(\mu, \sigma^2 I)$. The first target, $p_T\,g_T$ with
+# $p_T = \mathcal N(0, I)$, is drawn exactly: the known pixels from the product $\mathcal N(0, 1)\,g_T$, all weights
+# equal (starting from $p_T$ alone and dividing by $g_T$ would leave one particle with nearly all the weight). As $\kappa \to 0$ and $K\to\infty$ it
 # samples the model's exact posterior. Cost: $KS$ NFE, no backward. The check (4 runs of 16 particles on the
 # mixture): every returned sample has y's known pixel bit for bit, and before that paste the particles' known pixel
 # is already within a few $\sqrt\kappa$ of it.
