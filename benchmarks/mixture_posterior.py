@@ -41,7 +41,8 @@ from inpaintlib.schedule import NoiseSchedule
 # (row name, sampler, options): each sampler at its defaults, the particle samplers at several K
 LADDER = [("replace", "replace", {}), ("guidance w=1", "guidance", {}), ("ddnm", "ddnm", {}), ("pigdm", "pigdm", {}),
           ("diffpir", "diffpir", {})] + [
-    (f"{name} K={k}", name, {"particles": k}) for name in ("smc", "mcgdiff", "tds") for k in (1, 4, 16, 64)]
+    (f"{name} K={k}", name, {"particles": k}) for name in ("smc", "mcgdiff", "tds") for k in (1, 4, 16, 64)] + [
+    (f"tds twist_var=0.1 K={k}", "tds", {"particles": k, "twist_var": 0.1}) for k in (1, 16, 64)]
 
 
 def run_sampler(model, schedule, sampler: str, options: dict, y, hole, runs: int, steps: int, seed: int):

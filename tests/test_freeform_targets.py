@@ -48,3 +48,20 @@ def test_the_shipped_mmse_reference_fills_the_hole_and_beats_laplace_on_stripes(
     assert torch.equal(fill[keep], images[keep])
     assert torch.equal(model_fill(model, images, hole, 50), fill)  # inpaint_image's path: one pass, no sampling
     assert psnr_hole(fill, images, hole) > psnr_hole(harmonic_fill(images, 1 - hole), images, hole) + 1.0
+
+
+def test_the_card_table_is_recomputed_from_the_files(targets, tmp_path):
+    card = load_script("benchmarks/freeform_card_table.py", "freeform_card_table_bench")
+    out = tmp_path / "t.json"
+    report = targets.main(["--n", "5", "--steps", "2", "--masks", "thin_stroke", "--dc_repeats", "1", "--mean_of", "1",
+                           "--batch", "5", "--out", str(out), "--threads", "1"])
+    header, rule, row = card.rows([out])
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == len(header.strip("|").split("|")) == rule.count("---")
+    m = report["masks"]["thin_stroke"]["methods"]
+    assert cells[0] == "thin stroke" and cells[5] == "-"  # no MMSE reference in this file
+    assert float(cells[3]) == pytest.approx(m["default"]["all"]["psnr_per_image"], abs=0.006)
+    gap = sum(a - b for a, b in zip(m["one sample"]["per_image"], m["telea"]["per_image"])) / 5
+    assert float(cells[9]) == pytest.approx(gap, abs=0.006)
+    with pytest.raises(FileNotFoundError, match="files"):
+        card.main([str(tmp_path / "missing.json")])

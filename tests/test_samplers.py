@@ -152,6 +152,7 @@ def test_systematic_resampling_and_ess():
     (dict(sampler="diffpir", zeta=1.5), r"zeta must be a number in \[0, 1\]"),
     (dict(sampler="diffpir", lam=0.0), "lam must be"),
     (dict(sampler="diffpir", eta=0.5), "sampler='diffpir' has no option 'eta'"),
+    (dict(sampler="tds", twist_var=0.0), "twist_var must be a finite number > 0"),
 ])
 def test_bad_arguments_are_refused(kwargs, match, tiny_net, sparse_digits):
     with pytest.raises(ValueError, match=match):
@@ -195,3 +196,13 @@ def test_commands_take_the_sampler(tmp_path, mnist_root):
     assert out["nfe_per_image"] == 4 and out["args"]["options"] == {"travel_rounds": 2}
     with pytest.raises(ValueError, match="dc_repeats=3 does not apply to sampler='ddnm'"):
         eval_cmd(ckpt=ckpt, n_eval=2, steps=2, sampler="ddnm", dc_repeats=3, data_root=mnist_root, out_dir=str(tmp_path))
+
+
+def test_tds_twist_var_tends_to_the_default_twist_as_it_grows(tiny_net, sparse_digits):
+    """tau_t^2 = sigma_y^2 + v (1 - abar) / (abar v + 1 - abar) tends to the paper's sigma_y^2 + (1 - abar) / abar
+    as v grows; at a small v the twist is tighter and the particles end elsewhere."""
+    net, y = tiny_net(), sparse_digits(2)
+    run = lambda **kw: inpaint(net, y, HOLE, steps=4, sampler="tds", particles=3, seed=0, **kw)
+    default = run()
+    assert torch.allclose(run(twist_var=1e9), default, atol=1e-4)
+    assert not torch.allclose(run(twist_var=0.05), default, atol=1e-3)
