@@ -206,3 +206,15 @@ def test_tds_twist_var_tends_to_the_default_twist_as_it_grows(tiny_net, sparse_d
     default = run()
     assert torch.allclose(run(twist_var=1e9), default, atol=1e-4)
     assert not torch.allclose(run(twist_var=0.05), default, atol=1e-3)
+
+
+
+def test_tds_says_so_when_a_tiny_twist_var_underflows_every_weight(mnist_root):
+    """On the digit mixture (160 known pixels) twist_var = 1e-4 drives every weight to zero or NaN: the sampler
+    names the cause instead of failing inside torch.multinomial."""
+    from conftest import load_script
+
+    bench = load_script("benchmarks/mixture_posterior.py", "mixture_posterior_bench")
+    model, hole, (y,) = bench.digit_problems(mnist_root, 1)
+    with pytest.raises(FloatingPointError, match=r"sampler='tds'.*twist_var=0.0001 may be too small"):
+        bench.run_sampler(model, NoiseSchedule(), "tds", {"particles": 16, "twist_var": 1e-4}, y, hole, 4, 50, 0)

@@ -113,9 +113,7 @@ def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
         return x_s
 
     x = run.loop(x, step)
-    pick = torch.multinomial(torch.softmax(log_w, 1), 1, generator=run.generator).squeeze(1)
-    x = x.view(B, K, *x.shape[1:])[torch.arange(B, device=y.device), pick]
-    return run.keep * y + run.hole * x
+    return run.keep * y + run.hole * _one_per_image(x, log_w, run.generator, "smc")
 
 
 def _gather(log_w: torch.Tensor, generator, threshold: float, *tensors):
@@ -132,9 +130,13 @@ def _gather(log_w: torch.Tensor, generator, threshold: float, *tensors):
     return log_w, [v[flat] for v in tensors], resampled, ess
 
 
-def _one_per_image(x: torch.Tensor, log_w: torch.Tensor, generator) -> torch.Tensor:
-    """One particle per image, drawn by the final weights: (B*K, ...) -> (B, ...)."""
+def _one_per_image(x: torch.Tensor, log_w: torch.Tensor, generator, sampler: str, hint: str = "") -> torch.Tensor:
+    """One particle per image, drawn by the final weights: (B*K, ...) -> (B, ...). Weights that became NaN or
+    all zero for an image stay so to the end (resampling leaves such a row alone), so one check here, after
+    the loop, catches them without a host sync per step."""
     B, K = log_w.shape
+    if (torch.isnan(log_w).any(1) | ~torch.isfinite(log_w).any(1)).any():
+        raise FloatingPointError(f"sampler={sampler!r}: the particles' weights became NaN or all zero" + hint)
     pick = torch.multinomial(torch.softmax(log_w.float(), 1), 1, generator=generator).squeeze(1)
     return x.view(B, K, *x.shape[1:])[torch.arange(B, device=x.device), pick]
 
@@ -210,7 +212,7 @@ def mcgdiff_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, sche
         return x_s
 
     x = run.loop(x, step)
-    return run.keep * y + run.hole * _one_per_image(x, log_w, run.generator)
+    return run.keep * y + run.hole * _one_per_image(x, log_w, run.generator, 'mcgdiff')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -285,9 +287,6 @@ def tds_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
         run.nfe += K
         run.backward += K
         log_w = log_w + pending + log_p
-        if torch.isnan(log_w).any() or not torch.isfinite(log_w).any(1).all():
-            raise FloatingPointError(f"sampler='tds': the particles' weights became NaN or all zero at step {i}"
-                                     + ("" if twist_var is None else f"; twist_var={twist_var:g} may be too small"))
         log_w, (x, x0, eps, grad, log_p_rows), resampled, ess = _gather(
             log_w, run.generator, ess_threshold, x, x0, eps, grad, log_p.reshape(-1))
         a_s = schedule.abar(s)
@@ -311,4 +310,5 @@ def tds_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
         return x_s
 
     x = run.loop(x, step)
-    return run.keep * y + run.hole * _one_per_image(x, log_w, run.generator)
+    hint = "" if twist_var is None else f"; twist_var={twist_var:g} may be too small"
+    return run.keep * y + run.hole * _one_per_image(x, log_w, run.generator, "tds", hint)
