@@ -42,6 +42,7 @@ from inpaintlib.schedule import NoiseSchedule
 LADDER = [("replace", "replace", {}), ("guidance w=1", "guidance", {}), ("ddnm", "ddnm", {}), ("pigdm", "pigdm", {}),
           ("diffpir", "diffpir", {})] + [
     (f"{name} K={k}", name, {"particles": k}) for name in ("smc", "mcgdiff", "tds") for k in (1, 4, 16, 64)] + [
+    ("smc K=256", "smc", {"particles": 256})] + [
     (f"tds twist_var=0.1 K={k}", "tds", {"particles": k, "twist_var": 0.1}) for k in (1, 16, 64)]
 
 
