@@ -1,5 +1,7 @@
 """benchmarks/freeform_targets.py: one small run on the shipped patterns model, its numbers checked against each other."""
 import json
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -71,15 +73,12 @@ def test_the_card_table_is_recomputed_from_the_files(targets, tmp_path):
 def test_the_shipped_residual_cards_table_is_what_its_command_prints():
     """patterns_residual.md names the result files its table comes from; the table in the card is that
     command's output, cell for cell (a card edited by hand, or measured again without its table, fails here)."""
-    import re
-    import shlex
-
-    card_text = (Path(__file__).resolve().parents[1] / "inpaintlib/weights/patterns_residual.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    card_text = (root / "inpaintlib/weights/patterns_residual.md").read_text()
     joined = re.sub(r"\\\n\s*", "", card_text)  # the command's continuation lines, joined
     command = next(line for line in joined.splitlines() if "python benchmarks/freeform_card_table.py" in line)
     files = shlex.split(command.split("#")[0])[2:]
     assert len(files) == 2 and all(f.endswith(".json") for f in files)
     card = load_script("benchmarks/freeform_card_table.py", "freeform_card_table_bench")
-    root = Path(__file__).resolve().parents[1]
     table = card.rows([root / f for f in files])
     assert "\n".join(table) in card_text
