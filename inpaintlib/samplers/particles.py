@@ -97,14 +97,10 @@ def smc_inpaint(denoise: Callable, y: torch.Tensor, hole: torch.Tensor, schedule
             x_s = paste_known(mean + sigma * run.randn(mean), rep(y_s), keep, hole_k)
         else:
             x_s = paste_known(mean, y_k, keep, hole_k)
-        ess = effective_sample_size(log_w)
-        resampled = ess < ess_threshold * K
         if i + 1 < n:  # resample the images whose ESS fell below the threshold (no host sync)
-            idx = torch.where(resampled.unsqueeze(1), systematic_resample(log_w, run.generator),
-                              torch.arange(K, device=y.device).expand(B, K))
-            flat = (rows + idx).reshape(-1)
-            x_s, x0 = x_s[flat], x0[flat]
-            log_w = torch.where(resampled.unsqueeze(1), torch.zeros_like(log_w), log_w)
+            log_w, (x_s, x0), resampled, ess = _gather(log_w, run.generator, ess_threshold, x_s, x0)
+        else:  # the last step is not reweighted: the final draw (_one_per_image) uses these weights
+            ess, resampled = effective_sample_size(log_w), torch.zeros(B, dtype=torch.bool, device=y.device)
         x0_prev = x0
         if run.callback is not None:
             best = rows.squeeze(1) + log_w.argmax(1)
