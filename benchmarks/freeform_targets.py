@@ -36,7 +36,7 @@ import torch
 
 from benchlib import command_line, hardware, paired_mean_gap, quantise
 from inpaintlib.freeform import find_images, harmonic_fill, load_rgb, make_patterns, telea_inpaint
-from inpaintlib.freeform.baseline import mmse_fill, model_fill
+from inpaintlib.freeform.baseline import MEAN_OF, mmse_fill, model_fill
 from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.masks import random_hole, thin_stroke_hole
 from inpaintlib.metrics import HoleMetrics, hole_roughness, psnr_hole
@@ -64,19 +64,43 @@ def per_image_psnr(fill: torch.Tensor, truth: torch.Tensor, hole: torch.Tensor) 
 
 
 def fills_for(methods: dict, images: torch.Tensor, hole: torch.Tensor, steps: int, seed: int, batch: int) -> dict:
-    out = {name: [] for name in ("harmonic", "telea", *methods)}
-    seconds = {name: 0.0 for name in out}
+    """Every method's fill of every image, and its seconds per image. A method maps (truth, hole, seed) to
+    a dict of named fills with their seconds (the model's samples serve two rows at once)."""
+    out, seconds = {}, {}
+    classical = {"harmonic": lambda gt, h, s: {"harmonic": (torch.where(h.bool(), harmonic_fill(gt, 1 - h), gt), None)},
+                 "telea": lambda gt, h, s: {"telea": (torch.where(h.bool(), telea_inpaint(gt, h), gt), None)}}
     for start in range(0, len(images), batch):
         gt, h = images[start:start + batch], hole[start:start + batch]
-        for name, fill in (("harmonic", lambda: harmonic_fill(gt, 1 - h)), ("telea", lambda: telea_inpaint(gt, h))):
+        for run in (*classical.values(), *methods.values()):
             t0 = time.perf_counter()
-            out[name].append(quantise(torch.where(h.bool(), fill(), gt)))
-            seconds[name] += time.perf_counter() - t0
-        for name, run in methods.items():
-            t0 = time.perf_counter()
-            out[name].append(quantise(run(gt, h, seed + start)))
-            seconds[name] += time.perf_counter() - t0
+            fills = run(gt, h, seed + start)
+            elapsed = time.perf_counter() - t0
+            for name, (fill, took) in fills.items():
+                out.setdefault(name, []).append(quantise(fill))
+                seconds[name] = seconds.get(name, 0.0) + (elapsed if took is None else took)
     return {name: torch.cat(v) for name, v in out.items()}, {k: v / len(images) for k, v in seconds.items()}
+
+
+def model_rows(model, steps: int, extra: dict, rows: list):
+    """The diffusion model's rows from one set of samples: "one sample" is the first of the samples that
+    "default" averages (seeds s, s + 1, ...), the same tensors ``model_fill`` makes with ``mean_of=1`` and
+    with the default ``mean_of`` (its mean is summed in the same order, so the fill is bit-identical)."""
+    n = extra.get("mean_of", MEAN_OF)
+    one = {**extra, "mean_of": 1}
+
+    def run(gt, h, s):
+        samples, took = [], []
+        for j in range(n if "default" in rows else 1):
+            t0 = time.perf_counter()
+            samples.append(model_fill(model, gt, h, steps, seed=s + j, **one))
+            took.append(time.perf_counter() - t0)
+        fills = {}
+        if "default" in rows:
+            fills["default"] = (sum(samples) / n, sum(took))
+        if "one sample" in rows:
+            fills["one sample"] = (samples[0], took[0])
+        return fills
+    return run
 
 
 def summarise(fills: dict, truth: torch.Tensor, hole: torch.Tensor, kinds: list) -> dict:
@@ -125,13 +149,10 @@ def main(argv=None) -> dict:
     kinds = [PATTERN_KINDS[i % len(PATTERN_KINDS)] for i in range(args.n)]
     extra = {k: v for k, v in (("dc_repeats", args.dc_repeats), ("mean_of", args.mean_of), ("eta", args.eta))
              if v is not None}
-    methods = {"default": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s, **extra),
-               "one sample": lambda gt, h, s: model_fill(model, gt, h, args.steps, seed=s,
-                                                         **{**extra, "mean_of": 1})}
-    methods = {name: run for name, run in methods.items() if name in args.model_rows}
+    methods = {"model": model_rows(model, args.steps, extra, args.model_rows)} if args.model_rows else {}
     if args.mmse:
         regression = load_model(args.mmse, device="cpu")
-        methods["MMSE reference"] = lambda gt, h, s: mmse_fill(regression, gt, h)
+        methods["MMSE reference"] = lambda gt, h, s: {"MMSE reference": (mmse_fill(regression, gt, h), None)}
     report = {"command": command_line("freeform_targets.py", argv),
               "ckpt": ckpt, "mmse": args.mmse, "n": args.n, "seed": args.seed, "steps": args.steps, **extra,
               **hardware(), "masks": {}}
