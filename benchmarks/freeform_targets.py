@@ -36,7 +36,7 @@ import torch
 
 from benchlib import command_line, hardware, paired_mean_gap, quantise
 from inpaintlib.freeform import find_images, harmonic_fill, load_rgb, make_patterns, telea_inpaint
-from inpaintlib.freeform.baseline import MEAN_OF, mmse_fill, model_fill
+from inpaintlib.freeform.baseline import DC_REPEATS, MEAN_OF, mmse_fill, model_fill
 from inpaintlib.freeform.data import PATTERN_KINDS
 from inpaintlib.masks import random_hole, thin_stroke_hole
 from inpaintlib.metrics import HoleMetrics, hole_roughness, psnr_hole
@@ -155,6 +155,9 @@ def main(argv=None) -> dict:
         methods["MMSE reference"] = lambda gt, h, s: {"MMSE reference": (mmse_fill(regression, gt, h), None)}
     report = {"command": command_line("freeform_targets.py", argv),
               "ckpt": ckpt, "mmse": args.mmse, "n": args.n, "seed": args.seed, "steps": args.steps, **extra,
+              # the settings the model's rows ran at, defaults included (they change between versions)
+              "model_settings": {"dc_repeats": extra.get("dc_repeats", DC_REPEATS), "mean_of": extra.get("mean_of", MEAN_OF),
+                                 "eta": extra.get("eta", 0.0)},
               **hardware(), "masks": {}}
     for kind in args.masks:
         hole = holes_for(kind, args.n, size, args.seed)

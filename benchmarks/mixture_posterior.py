@@ -18,7 +18,7 @@ digits  one low-rank Gaussian per MNIST class (``fit_mixture``, rank 8, 14x14, t
         digits), the 6x6 centre hole. Observations: draws of the mixture whose exact p(class | known
         pixels) is spread (largest weight below 0.8). Per observation: the total variation between the
         runs' class histogram (``GaussianMixtureModel.assign``) and the exact weights; the floor is the
-        same for exact draws.
+        same for exact draws. The file keeps every observation's exact weights and each row's class counts.
 
 Writes a JSON with every problem's figures and the command, and prints a markdown table.
 """
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
         settings = [("digits", [(model, y, hole) for y in ys])]
     for key, problems in settings:
         table = {}
-        floors = []
+        floors, counts = [], []
         for q, (model, y, hole) in enumerate(problems):
             exact, comps = model.exact_draws(y, hole, args.runs, torch.Generator().manual_seed(q), return_components=True)
             if args.protocol == "grid":
@@ -112,9 +112,13 @@ def main(argv=None) -> dict:
                 floors.append(sliced_wasserstein(exact, again, 200))
             else:
                 floors.append(histogram_tv(comps, model.posterior_weights(y, hole)))
+                counts.append(torch.bincount(comps, minlength=model.K).tolist())
         table["exact draws"] = {"mean": sum(floors) / len(floors), "per_problem": floors}
+        if args.protocol == "digits":  # the exact p(class | known pixels) of every observation, and the draws' counts
+            table["exact draws"]["class_counts"] = counts
+            report["exact_weights"] = [model.posterior_weights(y, hole).tolist() for model, y, hole in problems]
         for name, sampler, options in rows:
-            values, seconds, nfe = [], 0.0, 0
+            values, counts, seconds, nfe = [], [], 0.0, 0
             for q, (model, y, hole) in enumerate(problems):
                 samples, sec, nfe = run_sampler(model, schedule, sampler, options, y, hole, args.runs, args.steps, q)
                 seconds += sec
@@ -122,10 +126,14 @@ def main(argv=None) -> dict:
                     exact = model.exact_draws(y, hole, args.runs, torch.Generator().manual_seed(q))
                     values.append(sliced_wasserstein(samples, exact, 200))
                 else:
-                    values.append(histogram_tv(model.assign(samples), model.posterior_weights(y, hole)))
+                    classes = model.assign(samples)
+                    values.append(histogram_tv(classes, model.posterior_weights(y, hole)))
+                    counts.append(torch.bincount(classes, minlength=model.K).tolist())
             table[name] = {"mean": sum(values) / len(values), "per_problem": values, "nfe_per_run": nfe,
                            "seconds_per_run": seconds / (len(problems) * args.runs), "sampler": sampler,
                            "options": options}
+            if counts:  # the runs' class histogram of every observation
+                table[name]["class_counts"] = counts
             print(f"{key} {name}: {table[name]['mean']:.3f} (exact draws {table['exact draws']['mean']:.3f}), "
                   f"NFE {nfe}, {table[name]['seconds_per_run'] * 1e3:.2f} ms a run", flush=True)
             report["results"][str(key)] = table

@@ -203,7 +203,7 @@ display(Image(data=ff.result_view.value))
 # %% [markdown]
 # The widget shows one sample. Its **compare fills** button (or `ff.compare()`) sets it beside the other fills of
 # notebook 07 on the same hole, each with its PSNR_hole: the harmonic fill, OpenCV Telea, this sample,
-# `inpaint_image`'s default fill (the mean of four samples) and the MMSE reference (`pretrained("patterns-mmse")`,
+# `inpaint_image`'s default fill (the mean of eight samples) and the MMSE reference (`pretrained("patterns-mmse")`,
 # a regression U-Net's estimate of the posterior mean). The image on the canvas is the ground truth.
 
 # %%

@@ -218,3 +218,23 @@ def test_tds_says_so_when_a_tiny_twist_var_underflows_every_weight(mnist_root):
     model, hole, (y,) = bench.digit_problems(mnist_root, 1)
     with pytest.raises(FloatingPointError, match=r"sampler='tds'.*twist_var=0.0001 may be too small"):
         bench.run_sampler(model, NoiseSchedule(), "tds", {"particles": 16, "twist_var": 1e-4}, y, hole, 4, 50, 0)
+
+
+def test_the_digit_mixture_benchmark_keeps_each_observations_class_counts(mnist_root, tmp_path):
+    """The digit protocol's file holds the exact weights and every row's class counts, and its TV is the
+    distance between those counts and those weights (notebook 08 plots the histograms from them)."""
+    from conftest import load_script
+
+    from inpaintlib.gaussian_mixture import histogram_tv
+
+    bench = load_script("benchmarks/mixture_posterior.py", "mixture_posterior_bench")
+    report = bench.main(["--protocol", "digits", "--problems", "2", "--runs", "6", "--steps", "5", "--rows", "replace",
+                         "--data_root", str(mnist_root), "--out", str(tmp_path / "d.json")])
+    table, weights = report["results"]["digits"], report["exact_weights"]
+    assert len(weights) == 2 and all(abs(sum(w) - 1) < 1e-9 and max(w) < 0.8 for w in weights)
+    for name in ("exact draws", "replace"):
+        counts = table[name]["class_counts"]
+        assert [sum(c) for c in counts] == [6, 6] and all(len(c) == 10 for c in counts)
+        for c, w, tv in zip(counts, weights, table[name]["per_problem"]):
+            classes = torch.repeat_interleave(torch.arange(10), torch.tensor(c))
+            assert histogram_tv(classes, torch.tensor(w)) == pytest.approx(tv)

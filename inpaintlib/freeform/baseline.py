@@ -10,7 +10,7 @@ from ..masks import MASK_KINDS
 # how inpaint_image samples by default, and so how compare_with_telea scores the model (the reasons, with
 # figures, are in inpaint_image's docstring)
 DC_REPEATS = 3  # visits per DDIM step
-MEAN_OF = 4  # samples averaged into one fill
+MEAN_OF = 8  # samples averaged into one fill
 
 
 def model_fill(model, images01: torch.Tensor, hole: torch.Tensor, steps: int, *, seed: int = 0, eta: float = 0.0,
