@@ -19,6 +19,8 @@ digits  one low-rank Gaussian per MNIST class (``fit_mixture``, rank 8, 14x14, t
         pixels) is spread (largest weight below 0.8). Per observation: the total variation between the
         runs' class histogram (``GaussianMixtureModel.assign``) and the exact weights; the floor is the
         same for exact draws. The file keeps every observation's exact weights and each row's class counts.
+        ``--trace "smc K=64"`` follows FPS-SMC step by step on one observation against the exact filter
+        p(class | y_s) of its noised known pixels (``FilterTrace``): where its particles fall behind.
 
 Writes a JSON with every problem's figures and the command, and prints a markdown table.
 """
@@ -33,7 +35,9 @@ from pathlib import Path
 
 import torch
 
-from inpaintlib.gaussian_mixture import fit_mixture, histogram_tv, mcgdiff_mixture, sliced_wasserstein
+from inpaintlib.gaussian_mixture import FilterTrace, histogram_tv, mcgdiff_mixture, sliced_wasserstein, spread_observations
+from inpaintlib.masks import center_hole
+from inpaintlib.mnist.data import mnist_mixture
 from inpaintlib.reverse import Denoiser
 from inpaintlib.samplers import SAMPLERS
 from inpaintlib.schedule import NoiseSchedule
@@ -46,12 +50,13 @@ LADDER = [("replace", "replace", {}), ("guidance w=1", "guidance", {}), ("ddnm",
     (f"tds twist_var=0.1 K={k}", "tds", {"particles": k, "twist_var": 0.1}) for k in (1, 16, 64)]
 
 
-def run_sampler(model, schedule, sampler: str, options: dict, y, hole, runs: int, steps: int, seed: int):
+def run_sampler(model, schedule, sampler: str, options: dict, y, hole, runs: int, steps: int, seed: int,
+                callback=None):
     """``runs`` independent runs on one observation, one sample each: (runs, C, H, W), seconds, NFE/run."""
     denoise = Denoiser(model, schedule, clip=False, images=runs)
     t0 = time.perf_counter()
     out = SAMPLERS[sampler](denoise, y.expand(runs, -1, -1, -1).contiguous(), hole, schedule, steps,
-                            generator=torch.Generator().manual_seed(seed), **options)
+                            generator=torch.Generator().manual_seed(seed), callback=callback, **options)
     return out, time.perf_counter() - t0, denoise.nfe
 
 
@@ -64,19 +69,9 @@ def grid_problem(d: int, p: int):
 
 
 def digit_problems(data_root: str, n: int, seed: int = 0):
-    from inpaintlib.mnist import load_mnist
-
-    images, labels = load_mnist(data_root, train=True)
-    x = torch.nn.functional.adaptive_avg_pool2d(images[:20000].float().div(255.0), 14)
-    model = fit_mixture(x, labels[:20000], rank=8)
-    hole = torch.zeros(1, 1, 14, 14)
-    hole[..., 4:10, 4:10] = 1
-    g, problems = torch.Generator().manual_seed(seed), []
-    while len(problems) < n:
-        y = model.sample(1, g) * (1 - hole)
-        if model.posterior_weights(y, hole).max() < 0.8:
-            problems.append(y)
-    return model, hole, problems
+    """The digit protocol: the mixture, the 6x6 centre hole of its 14x14 images, ``n`` spread observations."""
+    model, hole = mnist_mixture(data_root), center_hole(14, 6)
+    return model, hole, spread_observations(model, hole, n, max_weight=0.8, seed=seed)
 
 
 def main(argv=None) -> dict:
@@ -86,11 +81,23 @@ def main(argv=None) -> dict:
     p.add_argument("--problems", type=int, default=20)
     p.add_argument("--runs", type=int, default=200, help="independent runs (one sample each) per observation")
     p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--rows", nargs="+", default=None, help="row names of LADDER to run (default: all)")
+    p.add_argument("--rows", nargs="+", default=None, help="row names of LADDER to run (default: all; none with --trace)")
     p.add_argument("--data_root", default="data")
     p.add_argument("--out", default=None)
+    p.add_argument("--trace", nargs="+", default=[], metavar="ROW",
+                   help="digits: FPS-SMC rows (e.g. 'smc K=64') to follow step by step against the exact filter "
+                        "(inpaintlib.gaussian_mixture.FilterTrace) on observation --trace_problem, its two "
+                        "likeliest classes, --runs runs")
+    p.add_argument("--trace_problem", type=int, default=3)
     args = p.parse_args(argv)
-    rows = [r for r in LADDER if args.rows is None or r[0] in args.rows]
+    traces = [r for r in LADDER if r[0] in args.trace]
+    if len(traces) < len(args.trace) or any(r[1] != "smc" for r in traces) or (traces and args.protocol != "digits"):
+        raise ValueError(f"--trace {args.trace}: expected FPS-SMC row names of LADDER ('smc K=...') and "
+                         "--protocol digits")
+    if args.trace and not 0 <= args.trace_problem < args.problems:
+        raise ValueError(f"--trace_problem {args.trace_problem}: expected an observation index below --problems "
+                         f"{args.problems}")
+    rows = [r for r in LADDER if (args.rows is None and not args.trace) or r[0] in (args.rows or [])]
     schedule = NoiseSchedule(1000)
     report = {"command": "python benchmarks/mixture_posterior.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "protocol": args.protocol, "runs": args.runs, "steps": args.steps, "threads": torch.get_num_threads(),
@@ -117,6 +124,7 @@ def main(argv=None) -> dict:
         if args.protocol == "digits":  # the exact p(class | known pixels) of every observation, and the draws' counts
             table["exact draws"]["class_counts"] = counts
             report["exact_weights"] = [model.posterior_weights(y, hole).tolist() for model, y, hole in problems]
+        report["results"][str(key)] = table
         for name, sampler, options in rows:
             values, counts, seconds, nfe = [], [], 0.0, 0
             for q, (model, y, hole) in enumerate(problems):
@@ -136,8 +144,22 @@ def main(argv=None) -> dict:
                 table[name]["class_counts"] = counts
             print(f"{key} {name}: {table[name]['mean']:.3f} (exact draws {table['exact draws']['mean']:.3f}), "
                   f"NFE {nfe}, {table[name]['seconds_per_run'] * 1e3:.2f} ms a run", flush=True)
-            report["results"][str(key)] = table
             out.write_text(json.dumps(report, indent=1))
+    for name, sampler, options in traces:
+        model, y, hole = settings[0][1][args.trace_problem]
+        weights = model.posterior_weights(y, hole)
+        classes = weights.argsort(descending=True)[:2].tolist()
+        trace = FilterTrace(model, hole, classes)
+        run_sampler(model, schedule, sampler, options, y, hole, args.runs, args.steps, args.trace_problem, trace)
+        report.setdefault("traces", {})[name] = {
+            "problem": args.trace_problem, "classes": classes, "exact_weights": weights[classes].tolist(),
+            "steps": [{"t": r["t"], "particles": r["particles"].tolist(), "exact": r["exact"].tolist(),
+                       "ess": r["ess"]} for r in trace.rows]}
+        last = trace.rows[-1]
+        print(f"trace {name}, observation {args.trace_problem}: classes {classes}, at the end the particles' share "
+              f"{last['particles'][0]:.3f} / {last['particles'][1]:.3f} against the exact "
+              f"{last['exact'][0]:.3f} / {last['exact'][1]:.3f}", flush=True)
+        out.write_text(json.dumps(report, indent=1))
     metric = "sliced Wasserstein" if args.protocol == "grid" else "TV of the component histogram"
     print(f"\n| sampler | NFE | " + " | ".join(f"{metric} ({k})" for k in report["results"]) + " |")
     print("|---|---|" + "---|" * len(report["results"]))

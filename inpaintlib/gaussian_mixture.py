@@ -154,13 +154,27 @@ class GaussianMixtureModel(nn.Module):
 
     def posterior_weights(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """p(component | known pixels of y), (K,) float64, for one image y (C, H, W) or (1, C, H, W)."""
+        return self.known_pixel_weights(y.reshape(1, *self.shape), hole)[0]
+
+    def known_pixel_weights(self, x_t: torch.Tensor, hole: torch.Tensor, t: int | None = None) -> torch.Tensor:
+        """p(component | known pixels of x_t) for a batch x_t (B, C, H, W), (B, K) float64: the components'
+        weights under the mixture's marginal at level t seen on the known pixels alone,
+            p(c | x_t[k]) ∝ pi_c N(x_t[k]; sqrt(abar_t) mu_c[k], abar_t Sigma_c[k, k] + (1 - abar_t) I),
+        t = None the clean data (abar = 1: ``posterior_weights``). Along a path of noised observations
+        y_t = x_t[k] (FPS-SMC's) this is the exact filter's p(c | y_t): what the particles' weighted share of
+        each component should be at that step."""
         h = self.hole_index(hole)
+        k = torch.ones(self.means.shape[1], dtype=torch.bool, device=h.device)
+        k[h] = False
+        a = 1.0 if t is None else float(self.alpha_bar[check_int(t, "t", 0, len(self.alpha_bar) - 1)])
+        x = x_t.reshape(x_t.shape[0], -1).double().to(self.means.device)[:, k]
+        eye = torch.eye(int(k.sum()), dtype=torch.float64, device=h.device)
         logp = []
         for c in range(self.K):
-            S, mu, yv, k = self._blocks(c, y, h)
-            dist = torch.distributions.MultivariateNormal(mu[k], covariance_matrix=S[k][:, k])
-            logp.append(self.log_weights[c] + dist.log_prob(yv[k]))
-        return torch.softmax(torch.stack(logp), 0)
+            cov = a * self.covariance(c)[k][:, k] + (1 - a) * eye
+            dist = torch.distributions.MultivariateNormal(a ** 0.5 * self.means[c][k], covariance_matrix=cov)
+            logp.append(self.log_weights[c] + dist.log_prob(x))
+        return torch.softmax(torch.stack(logp, 1), 1)
 
     def component_conditional(self, c: int, y: torch.Tensor, hole: torch.Tensor):
         """p(x_hole | known pixels of y, component c) = N(m, C): (m (n_h,), C (n_h, n_h)) float64, the
@@ -188,6 +202,40 @@ class GaussianMixtureModel(nn.Module):
             out[rows[:, None], h[None, :]] = m + z @ L.T
         out = out.float().view(n, *self.shape)
         return (out, comps) if return_components else out
+
+
+class FilterTrace:
+    """A sampler callback that sets FPS-SMC's particles, step by step, beside the exact filter of a mixture.
+
+    FPS-SMC's particles share their known pixels, the noised observation y_s of its path, so what their
+    weighted set should carry at step s is p(c | y_s) (``known_pixel_weights``). Each call records, for the
+    ``classes`` asked for: the particles' weighted share (the weighted mean over an image's particles of
+    p(c | x_s), the denoiser's responsibilities; p(c | x_0) after the last step), the exact filter's
+    p(c | y_s), both averaged over the images (runs), and the mean effective sample size. ``rows`` holds one
+    dict per step: t (the timestep reached, -1 the denoised estimate), particles, exact (tensors
+    (len(classes),)), ess."""
+
+    def __init__(self, model: "GaussianMixtureModel", hole: torch.Tensor, classes):
+        self.model, self.hole, self.classes, self.rows = model, hole, list(classes), []
+
+    def __call__(self, info: dict) -> None:
+        if "particles" not in info or "log_weights" not in info:
+            raise ValueError("FilterTrace follows a particle sampler: its callback dict has no 'particles' "
+                             "and 'log_weights' (use sampler='smc')")
+        s, P = info["t_prev"], info["particles"]  # (B, K, C, H, W)
+        B, K = P.shape[:2]
+        known = (self.hole.reshape(1, *self.hole.shape[-2:]) < 0.5).expand(P.shape[2:])
+        if not torch.equal(P[..., known], P[:, :1][..., known].expand(B, K, -1)):
+            raise ValueError("FilterTrace needs particles that share their known pixels (FPS-SMC, sampler='smc')")
+        flat = P.reshape(B * K, *P.shape[2:])
+        t = None if s < 0 else s
+        log_r = (self.model.log_component_posterior(flat) if t is None else
+                 self.model.responsibilities(flat, torch.full((B * K,), t))[0])
+        w = torch.softmax(info["log_weights"].double(), 1)
+        share = (w[..., None] * log_r.exp().view(B, K, -1)).sum(1).mean(0)
+        exact = self.model.known_pixel_weights(P[:, 0], self.hole, t).mean(0)
+        self.rows.append({"t": s, "particles": share[self.classes], "exact": exact[self.classes],
+                          "ess": float(info["ess"].double().mean())})
 
 
 def mcgdiff_mixture(d: int, seed: int = 0, T: int = 1000, schedule: str = "linear", pred: str = "eps"):
@@ -218,6 +266,26 @@ def fit_mixture(images: torch.Tensor, labels: torch.Tensor, rank: int = 8, floor
     weights = torch.tensor([float((labels == c).sum()) for c in classes], dtype=torch.float64)
     return GaussianMixtureModel(means, bases, lams, floors, weights, tuple(images.shape[1:]), T=T, schedule=schedule,
                                 pred=pred)
+
+
+def spread_observations(model: GaussianMixtureModel, hole: torch.Tensor, n: int, max_weight: float = 0.8,
+                        seed: int = 0, tries: int = 100_000) -> list:
+    """n observations whose exact posterior over components is spread: draws of the mixture with the hole
+    zeroed, kept when their largest ``posterior_weights`` is below ``max_weight`` (the digit protocol of
+    ``benchmarks/mixture_posterior.py``). A list of (1, C, H, W) tensors, the same for the same seed."""
+    n = check_int(n, "n")
+    max_weight = check_number(max_weight, "max_weight", 0.0, 1.0, low_open=True)
+    g, out = torch.Generator().manual_seed(seed), []
+    for _ in range(tries):
+        if len(out) == n:
+            break
+        y = model.sample(1, g) * (1 - hole)
+        if model.posterior_weights(y, hole).max() < max_weight:
+            out.append(y)
+    if len(out) < n:
+        raise ValueError(f"max_weight={max_weight:g}: only {len(out)} of {tries} draws had their largest posterior "
+                         f"weight below it, {n} asked for; raise max_weight")
+    return out
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 500, seed: int = 0) -> float:

@@ -88,17 +88,17 @@ import torch
 from inpaintlib import HoleMetrics, NoiseSchedule, center_hole, inpaint, load_model, load_test_images
 from inpaintlib.accel import backward_cost
 from inpaintlib.classifier import digit_classifier, label_probabilities, masked_digit_classifier, predicted_labels
-from inpaintlib.gaussian_mixture import histogram_tv, mcgdiff_mixture
-from inpaintlib.mnist.data import mnist_gaussian
+from inpaintlib.gaussian_mixture import FilterTrace, histogram_tv, mcgdiff_mixture, spread_observations
+from inpaintlib.mnist.data import mnist_gaussian, mnist_mixture
 from inpaintlib.notebook import sizes
 from inpaintlib.registry import RECOMMENDED, pretrained
 from inpaintlib.reverse import Denoiser
 from inpaintlib.samplers import SAMPLERS, sampler_options
 from inpaintlib.utils import to_model
 
-S = sizes(fast=dict(gauss_samples=400, gauss_steps=25, smc_samples=200, mix_runs=500, n_search=300, n_ambiguous=8,
+S = sizes(fast=dict(gauss_samples=400, gauss_steps=25, smc_samples=200, mix_runs=500, digit_runs=200, digit_particles=[1, 4, 16], n_search=300, n_ambiguous=8,
                     amb_steps=10, n_digits=8, steps=[5, 25]),
-          full=dict(gauss_samples=2000, gauss_steps=50, smc_samples=1000, mix_runs=2000, n_search=1000, n_ambiguous=32,
+          full=dict(gauss_samples=2000, gauss_steps=50, smc_samples=1000, mix_runs=2000, digit_runs=1000, digit_particles=[1, 4, 16, 64], n_search=1000, n_ambiguous=32,
                     amb_steps=50, n_digits=200, steps=[10, 25, 50]))
 OUT = Path("outputs/08_beyond_replacement")  # everything this notebook writes goes here
 OUT.mkdir(parents=True, exist_ok=True)
@@ -669,15 +669,126 @@ print(f"TDS: the known pixel is y's in every run; before the paste, the final we
 # ### 10.3 A harder mixture: one Gaussian per digit class
 #
 # The grid above has one observed coordinate. On digits, 160 of 196 pixels are known, and the particle samplers
-# find the exact answer much harder to reach. `docs/quality.md` measures it with `benchmarks/mixture_posterior.py`:
-# one low-rank Gaussian per MNIST class at 14x14, the 6x6 centre hole, 6 observations whose exact $p(c \mid y)$ is
-# spread, 200 runs each, the exact denoiser. The TV of the class histogram to $p(c \mid y)$ is 0.031 for exact draws,
-# 0.50 for replacement (it draws classes about as the prior does), 0.31 for ΠGDM, and for FPS-SMC 0.42, 0.20, 0.15
-# and 0.105 at 1, 16, 64 and 256 particles: it converges, but slowly. The digit's class is settled while the known
-# pixels of the noised path still say little about it, and after that only the weights can move runs from one
-# class to another, which takes many particles of each. TDS reaches 0.29 at 64 particles with the paper's twist and
-# 0.20 with `twist_var=0.1`; MCGdiff, which resamples every step, keeps few distinct ancestors on 160 known pixels
-# and stays near 0.44.
+# find the exact answer much harder to reach. `mnist_mixture` fits one rank-8 Gaussian per MNIST class at 14x14
+# (the first 20,000 training digits); the hole is the 6x6 centre, and `spread_observations` draws observations
+# from the mixture whose exact $p(c \mid y)$ is spread (largest weight below 0.8): the protocol of
+# `benchmarks/mixture_posterior.py`. The observation here is the fourth of that benchmark's six, the one whose
+# two classes are closest to even. Each row is `S.digit_runs` independent runs with the exact denoiser, 50 steps.
+
+# %%
+digits = mnist_mixture("data")  # 10 components, images of shape (1, 14, 14), on the CPU
+digit_hole = center_hole(14, 6)
+digit_y = spread_observations(digits, digit_hole, 4, max_weight=0.8, seed=0)[3]
+digit_w = digits.posterior_weights(digit_y, digit_hole)  # the exact p(class | known pixels), (10,)
+digit_schedule = NoiseSchedule(digits.config.T, digits.config.schedule)
+
+
+def digit_run(name, callback=None, **options):
+    """S.digit_runs independent runs of sampler ``name`` on the digit mixture, one sample each."""
+    return SAMPLERS[name](Denoiser(digits, digit_schedule, clip=False, images=S.digit_runs),
+                          digit_y.expand(S.digit_runs, -1, -1, -1).contiguous(), digit_hole, digit_schedule,
+                          MIX_STEPS, generator=torch.Generator().manual_seed(0), callback=callback, **options)
+
+
+t0 = time.perf_counter()
+digit_comps = {"exact draws": digits.exact_draws(digit_y, digit_hole, S.digit_runs, torch.Generator().manual_seed(1),
+                                                 return_components=True)[1],
+               "replace": digits.assign(digit_run("replace")), "pigdm": digits.assign(digit_run("pigdm"))}
+for K in S.digit_particles:
+    digit_comps[f"smc K={K}"] = digits.assign(digit_run("smc", particles=K))
+digit_tv = {label: histogram_tv(c, digit_w) for label, c in digit_comps.items()}
+top2 = digit_w.argsort(descending=True)[:2].tolist()
+print(f"p(class | y): " + ", ".join(f"{c}: {digit_w[c]:.3f}" for c in top2) + f"; {S.digit_runs} runs a row "
+      f"({time.perf_counter() - t0:.0f} s)")
+print(f"{'':12s} {'TV to p(c | y)':>14s} {'TV to the prior':>15s}   share of runs in classes {top2[0]} / {top2[1]}")
+for label, c in digit_comps.items():
+    share = torch.bincount(c, minlength=10).double() / len(c)
+    print(f"{label:12s} {digit_tv[label]:14.3f} {histogram_tv(c, digits.weights):15.3f}   "
+          f"{share[top2[0]]:.3f} / {share[top2[1]]:.3f}")
+smc_tv = [digit_tv[f"smc K={K}"] for K in S.digit_particles]
+assert smc_tv[-1] < smc_tv[0] and digit_tv["replace"] > 2 * digit_tv["exact draws"]
+
+
+# %%
+def class_bars(ax, components, exact, title, color="tab:blue"):
+    """The share of runs in each class (colour) over the exact p(class | y) (gray)."""
+    share = torch.bincount(components, minlength=len(exact)).double() / len(components)
+    ax.bar(range(len(exact)), exact, color="lightgray", label="p(class | y), exact")
+    ax.bar(range(len(exact)), share, width=0.45, color=color, label="share of runs")
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks(range(len(exact)))
+    ax.tick_params(labelsize=6)
+
+
+labels = list(digit_comps)
+fig, axes = plt.subplots(1, len(labels) + 1, figsize=(2.1 * (len(labels) + 1), 2.4))
+axes[0].imshow(digit_y[0, 0] + 0.5 * digit_hole[0, 0], cmap="gray")
+axes[0].set_title("the known pixels (hole lit)", fontsize=8)
+axes[0].axis("off")
+for ax, label in zip(axes[1:], labels):
+    class_bars(ax, digit_comps[label], digit_w, f"{label}: TV {digit_tv[label]:.3f}",
+               "tab:green" if label == "exact draws" else "tab:red" if label == "replace" else "tab:blue")
+    ax.set_ylim(0, 1)
+axes[1].legend(fontsize=6)
+fig.suptitle(f"One Gaussian per digit class, the 6x6 centre hole: {S.digit_runs} runs a row, {MIX_STEPS} steps",
+             fontsize=9)
+fig.tight_layout()
+fig.savefig(OUT / "digit_mixture_classes.png", dpi=120)
+plt.show()
+
+# %% [markdown]
+# The benchmark measures the same on all six observations, 200 runs each (`docs/quality.md` has the table and its
+# command): the TV is 0.031 for exact draws, 0.50 for replacement (it draws classes about as the prior does),
+# 0.31 for ΠGDM, and for FPS-SMC 0.42, 0.20, 0.15 and 0.105 at 1, 16, 64 and 256 particles. It converges, but
+# slowly. Where the particles fall behind can be seen step by step, because here the exact filter is known too.
+# FPS-SMC's particles share their known pixels, the noised observation $y_s$ of the path, and what they should
+# carry at step $s$ is $p(c \mid y_s)$, the mixture's weights seen on noisy known pixels
+# (`known_pixel_weights`). The callback gives the particles and their weights, and their weighted share of a class is
+# the mean over the particles of $p(c \mid x_s)$ (the denoiser's responsibilities). Averaged over the runs:
+
+# %%
+K_track = S.digit_particles[-1]
+trace = FilterTrace(digits, digit_hole, top2)  # a callback: the particles' share and the exact filter, each step
+digit_run("smc", particles=K_track, callback=trace)
+track = [row for row in trace.rows if row["t"] >= 0]  # the last frame (to s = -1, the denoised estimate) adds no step
+steps_s = [row["t"] for row in track]
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3))
+for j, (c, color) in enumerate(zip(top2, ("tab:blue", "tab:orange"))):
+    ax0.plot(steps_s, [row["exact"][j] for row in track], color=color, label=f"class {c}: exact p(c | y_s)")
+    ax0.plot(steps_s, [row["particles"][j] for row in track], color=color, ls="--",
+             label=f"class {c}: the particles' share")
+ax0.invert_xaxis()
+ax0.set_xlabel("timestep s of the path (the end at the right)", fontsize=8)
+ax0.set_ylabel("mean over the runs", fontsize=8)
+ax0.legend(fontsize=6)
+ax1.plot(steps_s, [row["ess"] for row in track], color="0.3")
+ax1.invert_xaxis()
+ax1.set_ylim(0, K_track * 1.05)
+ax1.set_xlabel("timestep s", fontsize=8)
+ax1.set_ylabel(f"mean ESS (of {K_track})", fontsize=8)
+fig.suptitle(f"FPS-SMC, K = {K_track}, on the digit mixture: the particles against the exact filter", fontsize=9)
+fig.tight_layout()
+fig.savefig(OUT / "digit_mixture_filter.png", dpi=120)
+plt.show()
+lag = track[-1]["exact"] - track[-1]["particles"]
+mid = next(row for row in track if row["t"] <= 400)
+print(f"at s = {mid['t']}: particles {mid['particles'][0]:.3f} / {mid['particles'][1]:.3f}, exact "
+      f"{mid['exact'][0]:.3f} / {mid['exact'][1]:.3f}; at s = 0 the particles trail the exact filter by "
+      f"{lag[0]:+.3f} / {lag[1]:+.3f} (class {top2[0]} / {top2[1]})")
+
+# %% [markdown]
+# For the first half of the path the classes' weights hardly move from the prior: the known pixels are too noisy to
+# tell the digits apart, and the particles follow the exact filter closely. The evidence arrives in the last two
+# fifths, as the noise on the known pixels falls to the size of the classes' finer differences, and there the
+# odds between the two plausible classes swing (in this observation they change sides in the last steps). The
+# particles' share follows, then falls behind: it overshoots the class that leads at the time and comes back too
+# slowly, while the mean effective sample size shows how few distinct particles carry the weights by then. `benchmarks/mixture_posterior.py --trace` records the same trace with 100 runs
+# (`docs/quality.md` has its table and command): at the end class 0 is 0.138 short of the exact filter at 64
+# particles and 0.062 at 256, and 0.158 at 64 with 200 steps instead of 50: more particles close the gap,
+# slowly; more steps do not. TDS reaches 0.29 at 64 particles with the paper's twist and
+# 0.20 with `twist_var=0.1`; MCGdiff,
+# which resamples every step, keeps few distinct ancestors on 160 known pixels and stays near 0.44. The issue's
+# target here, within 0.05 of the exact floor at 64 particles, is not met by any rung of this library.
 
 # %% [markdown]
 # ### 10.4 The ambiguous digit, with the real network

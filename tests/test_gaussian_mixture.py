@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from inpaintlib.gaussian_mixture import (GaussianMixtureModel, histogram_tv, mcgdiff_mixture, sliced_wasserstein)
+from inpaintlib.gaussian_mixture import (FilterTrace, GaussianMixtureModel, histogram_tv, mcgdiff_mixture,
+                                        sliced_wasserstein, spread_observations)
 from inpaintlib.reverse import Denoiser
 from inpaintlib.samplers import SAMPLERS
 from inpaintlib.schedule import NoiseSchedule
@@ -58,6 +59,64 @@ def test_the_closed_forms_against_dense_algebra():
         joint_inv = torch.linalg.inv(S)[h][:, h]  # the conditional's precision is the joint precision's block
         assert torch.allclose(torch.linalg.inv(C), joint_inv, atol=1e-6)
     assert torch.allclose(w, torch.softmax(torch.stack(logs), 0), atol=1e-9)
+
+
+def test_the_known_pixels_weights_at_a_noise_level():
+    """p(c | x_t[k]): with nothing to fill it is the denoiser's responsibilities at x_t (another code path,
+    Woodbury on the whole image); at t = None it is ``posterior_weights``; at t = T - 1 nearly the prior."""
+    model, schedule = small_mixture(seed=4), NoiseSchedule(1000)
+    x0 = model.sample(3, torch.Generator().manual_seed(6))
+    no_hole = torch.zeros(1, 1, 2, 3)
+    for t in (3, 300, 700):
+        x_t = schedule.q_sample(x0, torch.full((3,), t), torch.randn(x0.shape, generator=torch.Generator().manual_seed(t)))
+        log_r, _ = model.responsibilities(x_t, torch.full((3,), t))
+        assert torch.allclose(model.known_pixel_weights(x_t, no_hole, t), log_r.exp(), atol=1e-9)
+    hole = torch.zeros(1, 1, 2, 3)
+    hole[..., 1, 1:] = 1
+    y = x0 * (1 - hole)
+    clean = model.known_pixel_weights(y, hole)
+    assert clean.shape == (3, model.K)
+    for b in range(3):
+        assert torch.allclose(clean[b], model.posterior_weights(y[b], hole), atol=1e-12)
+    late = model.known_pixel_weights(schedule.q_sample(y, torch.full((3,), 999), torch.randn(y.shape)), hole, 999)
+    assert (late - model.weights).abs().max() < 0.1
+    with pytest.raises(ValueError, match="t"):
+        model.known_pixel_weights(y, hole, 1000)
+
+
+def test_spread_observations_are_spread_and_repeatable():
+    model = mcgdiff_mixture(8, seed=2)
+    hole = torch.ones(1, 1, 1, 8)
+    hole[..., 0] = 0
+    ys = spread_observations(model, hole, 3, max_weight=0.6, seed=7)
+    assert len(ys) == 3 and all(model.posterior_weights(y, hole).max() < 0.6 for y in ys)
+    assert all(torch.equal(y[..., 1:], torch.zeros_like(y[..., 1:])) for y in ys)  # the hole zeroed
+    assert all(torch.equal(a, b) for a, b in zip(ys, spread_observations(model, hole, 3, max_weight=0.6, seed=7)))
+    with pytest.raises(ValueError, match="max_weight"):
+        spread_observations(model, hole, 1, max_weight=1e-6, tries=50)
+
+
+def test_filter_trace_follows_fps_smc_and_refuses_other_samplers():
+    """FilterTrace: one row a step; the exact filter starts near the prior's weights and ends at the exact
+    posterior's; the particles' share is a distribution's; MCGdiff (its particles' known pixels differ) and
+    replacement (no particles) are refused by name."""
+    model, schedule = small_mixture(seed=5), NoiseSchedule(1000)
+    hole = torch.zeros(1, 1, 2, 3)
+    hole[..., 0, :] = 1
+    y = model.sample(1, torch.Generator().manual_seed(8)) * (1 - hole)
+    trace = FilterTrace(model, hole, range(model.K))
+    ys = y.expand(5, -1, -1, -1).contiguous()
+    SAMPLERS["smc"](Denoiser(model, schedule, clip=False), ys, hole, schedule, 8, particles=6,
+                    generator=torch.Generator().manual_seed(0), callback=trace)
+    assert [r["t"] for r in trace.rows][-1] == -1 and len(trace.rows) == 8
+    assert torch.allclose(trace.rows[-1]["exact"], model.posterior_weights(y, hole), atol=1e-9)
+    assert (trace.rows[0]["exact"] - model.weights).abs().max() < 0.15
+    assert all(abs(float(r["particles"].sum()) - 1) < 1e-6 and 0 < r["ess"] <= 6 + 1e-9 for r in trace.rows)
+    for name, match in (("mcgdiff", "share their known pixels"), ("replace", "particle sampler")):
+        options = {"particles": 4} if name == "mcgdiff" else {}
+        with pytest.raises(ValueError, match=match):
+            SAMPLERS[name](Denoiser(model, schedule, clip=False), ys, hole, schedule, 4,
+                           generator=torch.Generator().manual_seed(0), callback=FilterTrace(model, hole, [0]), **options)
 
 
 def test_exact_draws_follow_the_exact_weights_and_keep_the_known_pixels():

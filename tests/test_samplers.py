@@ -222,7 +222,7 @@ def test_tds_says_so_when_a_tiny_twist_var_underflows_every_weight(mnist_root):
 
 def test_the_digit_mixture_benchmark_keeps_each_observations_class_counts(mnist_root, tmp_path):
     """The digit protocol's file holds the exact weights and every row's class counts, and its TV is the
-    distance between those counts and those weights (notebook 08 plots the histograms from them)."""
+    distance between those counts and those weights."""
     from conftest import load_script
 
     from inpaintlib.gaussian_mixture import histogram_tv
@@ -238,3 +238,21 @@ def test_the_digit_mixture_benchmark_keeps_each_observations_class_counts(mnist_
         for c, w, tv in zip(counts, weights, table[name]["per_problem"]):
             classes = torch.repeat_interleave(torch.arange(10), torch.tensor(c))
             assert histogram_tv(classes, torch.tensor(w)) == pytest.approx(tv)
+
+
+def test_the_digit_mixture_benchmark_traces_fps_smc_against_the_exact_filter(mnist_root, tmp_path):
+    """--trace: one row per step, the exact filter ending at the observation's exact weights, and no other row
+    run; a row that is not FPS-SMC's is refused by name."""
+    from conftest import load_script
+
+    bench = load_script("benchmarks/mixture_posterior.py", "mixture_posterior_bench")
+    report = bench.main(["--protocol", "digits", "--problems", "2", "--runs", "4", "--steps", "6", "--trace", "smc K=4",
+                         "--trace_problem", "1", "--data_root", str(mnist_root), "--out", str(tmp_path / "t.json")])
+    trace = report["traces"]["smc K=4"]
+    assert list(report["results"]["digits"]) == ["exact draws"]
+    assert [r["t"] for r in trace["steps"]][-1] == -1 and len(trace["steps"]) == 6
+    assert trace["steps"][-1]["exact"] == pytest.approx(trace["exact_weights"])
+    assert trace["exact_weights"] == pytest.approx(sorted(report["exact_weights"][1], reverse=True)[:2])
+    with pytest.raises(ValueError, match="--trace"):
+        bench.main(["--protocol", "digits", "--trace", "tds K=16", "--out", str(tmp_path / "u.json")])
+

@@ -13,6 +13,7 @@ import torch
 from ..checks import check_int
 from ..utils import to_model
 from ..gaussian import GaussianModel, fit_gaussian
+from ..gaussian_mixture import GaussianMixtureModel, fit_mixture
 
 SAMPLE_FILE = Path(__file__).parent.parent / "assets" / "mnist_test_sample.npz"
 
@@ -92,14 +93,31 @@ class TensorBatches:
             yield to_model(self.images[torch.tensor(idx, device=self.images.device)].float() / 255.0)
 
 
+def _pooled_digits(data_root: str, size: int, n: int | None):
+    """The first ``n`` training digits in [0, 1] (N, 1, size, size), average-pooled when ``size`` < 28
+    (adaptive average pooling; 14 and 7 pool 2x2 and 4x4), and their labels."""
+    size = check_int(size, "size", 2, 28)
+    data, labels = load_mnist(data_root, train=True)
+    x = data[:n].float() / 255.0
+    if size != 28:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, size)
+    return x, labels[:n]
+
+
 def mnist_gaussian(data_root: str = "data", size: int = 28, rank: int = 32, n: int | None = None,
                    floor: float | None = None, T: int = 1000, schedule: str = "linear",
                    pred: str = "eps") -> GaussianModel:
     """The Gaussian fitted to MNIST training digits (the first ``n``, all if None), average-pooled
     to ``size`` x ``size`` when ``size`` < 28 (adaptive average pooling; 14 and 7 pool 2x2 and 4x4)."""
-    size = check_int(size, "size", 2, 28)
-    data, _ = load_mnist(data_root, train=True)
-    x = data[:n].float() / 255.0
-    if size != 28:
-        x = torch.nn.functional.adaptive_avg_pool2d(x, size)
+    x, _ = _pooled_digits(data_root, size, n)
     return fit_gaussian(x, rank=rank, floor=floor, T=T, schedule=schedule, pred=pred)
+
+
+def mnist_mixture(data_root: str = "data", size: int = 14, rank: int = 8, n: int | None = 20000,
+                  floor: float | None = None, T: int = 1000, schedule: str = "linear",
+                  pred: str = "eps") -> GaussianMixtureModel:
+    """One low-rank Gaussian per digit class (``gaussian_mixture.fit_mixture``) fitted to the first ``n``
+    training digits (all if None), average-pooled to ``size`` x ``size``: the digit mixture of
+    ``benchmarks/mixture_posterior.py`` and notebook 08 at the defaults."""
+    x, labels = _pooled_digits(data_root, size, n)
+    return fit_mixture(x, labels, rank=rank, floor=floor, T=T, schedule=schedule, pred=pred)
