@@ -672,8 +672,9 @@ print(f"TDS: the known pixel is y's in every run; before the paste, the final we
 # find the exact answer much harder to reach. `mnist_mixture` fits one rank-8 Gaussian per MNIST class at 14x14
 # (the first 20,000 training digits); the hole is the 6x6 centre, and `spread_observations` draws observations
 # from the mixture whose exact $p(c \mid y)$ is spread (largest weight below 0.8): the protocol of
-# `benchmarks/mixture_posterior.py`. The observation here is the fourth of that benchmark's six, the one whose
-# two classes are closest to even. Each row is `S.digit_runs` independent runs with the exact denoiser, 50 steps.
+# `benchmarks/mixture_posterior.py`. The observation here is the fourth of that benchmark's six: two classes
+# share nearly all its weight, 0.55 and 0.45. Each row is `S.digit_runs` independent runs with the exact denoiser,
+# 50 steps.
 
 # %%
 digits = mnist_mixture("data")  # 10 components, images of shape (1, 14, 14), on the CPU
@@ -782,11 +783,11 @@ print(f"at s = {mid['t']}: particles {mid['particles'][0]:.3f} / {mid['particles
 # fifths, as the noise on the known pixels falls to the size of the classes' finer differences, and there the
 # odds between the two plausible classes swing (in this observation they change sides in the last steps). The
 # particles' share follows, then falls behind: it overshoots the class that leads at the time and comes back too
-# slowly, while the mean effective sample size shows how few distinct particles carry the weights by then. `benchmarks/mixture_posterior.py --trace` records the same trace with 100 runs
-# (`docs/quality.md` has its table and command): at the end class 0 is 0.138 short of the exact filter at 64
-# particles and 0.062 at 256, and 0.158 at 64 with 200 steps instead of 50: more particles close the gap,
-# slowly; more steps do not. TDS reaches 0.29 at 64 particles with the paper's twist and
-# 0.20 with `twist_var=0.1`; MCGdiff,
+# slowly, while the mean effective sample size shows how few distinct particles carry the weights by then.
+# `benchmarks/mixture_posterior.py --trace` records the same trace with 100 runs (`docs/quality.md` has its table
+# and command): at the end class 0 is 0.138 short of the exact filter at 64 particles and 0.062 at 256, and 0.158
+# at 64 with 200 steps instead of 50: more particles close the gap, slowly; more steps do not. TDS reaches 0.29
+# at 64 particles with the paper's twist and 0.20 with `twist_var=0.1`; MCGdiff,
 # which resamples every step, keeps few distinct ancestors on 160 known pixels and stays near 0.44. The issue's
 # target here, within 0.05 of the exact floor at 64 particles, is not met by any rung of this library.
 
