@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-from inpaintlib.gaussian_mixture import FilterTrace, histogram_tv, mcgdiff_mixture, sliced_wasserstein, spread_observations
+from inpaintlib.gaussian_mixture import (FilterTrace, histogram_tv, mcgdiff_mixture, sliced_wasserstein,
+                                        spread_observations)
 from inpaintlib.masks import center_hole
 from inpaintlib.mnist.data import mnist_mixture
 from inpaintlib.reverse import Denoiser

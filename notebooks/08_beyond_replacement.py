@@ -96,10 +96,11 @@ from inpaintlib.reverse import Denoiser
 from inpaintlib.samplers import SAMPLERS, sampler_options
 from inpaintlib.utils import to_model
 
-S = sizes(fast=dict(gauss_samples=400, gauss_steps=25, smc_samples=200, mix_runs=500, digit_runs=200, digit_particles=[1, 4, 16], n_search=300, n_ambiguous=8,
-                    amb_steps=10, n_digits=8, steps=[5, 25]),
-          full=dict(gauss_samples=2000, gauss_steps=50, smc_samples=1000, mix_runs=2000, digit_runs=1000, digit_particles=[1, 4, 16, 64], n_search=1000, n_ambiguous=32,
-                    amb_steps=50, n_digits=200, steps=[10, 25, 50]))
+S = sizes(fast=dict(gauss_samples=400, gauss_steps=25, smc_samples=200, mix_runs=500, digit_runs=200,
+                    digit_particles=[1, 4, 16], n_search=300, n_ambiguous=8, amb_steps=10, n_digits=8, steps=[5, 25]),
+          full=dict(gauss_samples=2000, gauss_steps=50, smc_samples=1000, mix_runs=2000, digit_runs=1000,
+                    digit_particles=[1, 4, 16, 64], n_search=1000, n_ambiguous=32, amb_steps=50, n_digits=200,
+                    steps=[10, 25, 50]))
 OUT = Path("outputs/08_beyond_replacement")  # everything this notebook writes goes here
 OUT.mkdir(parents=True, exist_ok=True)
 torch.manual_seed(0)
