@@ -1043,7 +1043,9 @@ plt.show()
 #   FPS-SMC's error falls with the number of particles: the exactness argument holds where it can be checked.
 # * Where the exact answer has several modes (the mixture of section 10), replacement visits them about as the
 #   prior would, not as the observation says; the particle samplers' histograms approach the exact weights as $K$
-#   grows, each particle one more network evaluation a step.
+#   grows, each particle one more network evaluation a step. On the digit mixture (10.3) they approach it slowly:
+#   the class evidence arrives late in the path, and the exact filter, known there at every step, shows the
+#   particles falling behind it from then on.
 # * On the default network the samplers differ a lot (sections 11 and 12). On 1,000 test digits, with the shipped
 #   weights, reconstruction guidance at `RECOMMENDED["mnist"]` reaches 9.96 dB, close to the 10.27 dB that an
 #   ideal posterior sample would score; replacement alone stays near 6 dB. The comparison table above has every
