@@ -560,26 +560,29 @@ assert mix_tv["replace"] > 2 * max(mix_tv[f"{name} K=16"] for name in ("smc", "m
 assert histogram_tv(comps["replace"], mix.weights) < mix_tv["replace"]  # replacement: nearer the prior than y's answer
 
 # %%
-def component_bars(ax, components, title, color="tab:blue"):
-    """The share of runs in each component (colour) over the exact p(component | y) (gray)."""
-    share = torch.bincount(components, minlength=mix.K).double() / len(components)
-    ax.bar(range(mix.K), exact_w, color="lightgray", label="p(component | y), exact")
-    ax.bar(range(mix.K), share, width=0.45, color=color, label="share of runs")
-    for edge in range(5, mix.K, 5):  # one grid row i per five components
+def component_bars(ax, components, exact, title, color="tab:blue", group=None):
+    """The share of runs in each component (colour) over the exact p(component | y) (gray); a dotted line
+    between every ``group`` components (the grid's rows). Section 10.3 uses it for the digit classes too."""
+    share = torch.bincount(components, minlength=len(exact)).double() / len(components)
+    ax.bar(range(len(exact)), exact, color="lightgray", label="p(component | y), exact")
+    ax.bar(range(len(exact)), share, width=0.45, color=color, label="share of runs")
+    for edge in range(group or len(exact), len(exact), group or 1):
         ax.axvline(edge - 0.5, color="0.5", lw=0.5, ls=":")
     ax.set_title(title, fontsize=8)
     ax.tick_params(labelsize=6)
 
 
 fig, axes = plt.subplots(4, 3, figsize=(11, 8), sharex=True, sharey=True)
-component_bars(axes[0][0], comps["exact draws"], f"exact draws: TV {mix_tv['exact draws']:.3f}", "tab:green")
-component_bars(axes[0][1], comps["replace"], f"replace: TV {mix_tv['replace']:.3f}", "tab:red")
+component_bars(axes[0][0], comps["exact draws"], exact_w, f"exact draws: TV {mix_tv['exact draws']:.3f}", "tab:green",
+               group=5)
+component_bars(axes[0][1], comps["replace"], exact_w, f"replace: TV {mix_tv['replace']:.3f}", "tab:red", group=5)
 axes[0][2].bar(range(mix.K), exact_w, color="lightgray")
 axes[0][2].bar(range(mix.K), mix.weights, width=0.45, color="tab:orange")
 axes[0][2].set_title("the prior's weights (ignore y)", fontsize=8)
 for row, name in enumerate(("smc", "mcgdiff", "tds"), start=1):
     for col, K in enumerate((1, 4, 16)):
-        component_bars(axes[row][col], comps[f"{name} K={K}"], f"{name}, K = {K}: TV {mix_tv[f'{name} K={K}']:.3f}")
+        component_bars(axes[row][col], comps[f"{name} K={K}"], exact_w,
+                       f"{name}, K = {K}: TV {mix_tv[f'{name} K={K}']:.3f}", group=5)
 axes[0][0].legend(fontsize=6)
 for ax in axes[-1]:
     ax.set_xlabel("component 5(i+2) + (j+2)", fontsize=7)
@@ -712,24 +715,15 @@ assert smc_tv[-1] < smc_tv[0] and digit_tv["replace"] > 2 * digit_tv["exact draw
 
 
 # %%
-def class_bars(ax, components, exact, title, color="tab:blue"):
-    """The share of runs in each class (colour) over the exact p(class | y) (gray)."""
-    share = torch.bincount(components, minlength=len(exact)).double() / len(components)
-    ax.bar(range(len(exact)), exact, color="lightgray", label="p(class | y), exact")
-    ax.bar(range(len(exact)), share, width=0.45, color=color, label="share of runs")
-    ax.set_title(title, fontsize=8)
-    ax.set_xticks(range(len(exact)))
-    ax.tick_params(labelsize=6)
-
-
 labels = list(digit_comps)
 fig, axes = plt.subplots(1, len(labels) + 1, figsize=(2.1 * (len(labels) + 1), 2.4))
 axes[0].imshow(digit_y[0, 0] + 0.5 * digit_hole[0, 0], cmap="gray")
 axes[0].set_title("the known pixels (hole lit)", fontsize=8)
 axes[0].axis("off")
 for ax, label in zip(axes[1:], labels):
-    class_bars(ax, digit_comps[label], digit_w, f"{label}: TV {digit_tv[label]:.3f}",
-               "tab:green" if label == "exact draws" else "tab:red" if label == "replace" else "tab:blue")
+    component_bars(ax, digit_comps[label], digit_w, f"{label}: TV {digit_tv[label]:.3f}",
+                   "tab:green" if label == "exact draws" else "tab:red" if label == "replace" else "tab:blue")
+    ax.set_xticks(range(digits.K))
     ax.set_ylim(0, 1)
 axes[1].legend(fontsize=6)
 fig.suptitle(f"One Gaussian per digit class, the 6x6 centre hole: {S.digit_runs} runs a row, {MIX_STEPS} steps",
